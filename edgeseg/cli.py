@@ -1,0 +1,141 @@
+"""The `edgeseg` command line (typer). Errors print one line and exit 2 for usage problems; --verbose shows tracebacks."""
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+from edgeseg.argv import pop_verbose, rewrite_key_value
+from edgeseg.runtime.errors import EdgesegError, NotAvailableError
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
+    help="YOLOv8-seg instance segmentation: predict, inspect models, (train, export, val as they land). "
+         "Options may also be given as key=value (e.g. `edgeseg predict model=m.pt source=img.jpg imgsz=320`).",
+)
+console = Console(stderr=True)
+STATE = {"verbose": False}
+
+
+@app.command()
+def info(
+    model: str = typer.Option("yolov8n-seg", help="Model name (yolov8n-seg ... yolov8x-seg), YAML/TOML description, or .pt checkpoint."),
+    imgsz: int = typer.Option(640, help="Input size for the FLOP count."),
+    nc: Optional[int] = typer.Option(None, help="Number of classes for a model built from a name (default 80)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Print a model's layers, parameter count and GFLOPs."""
+    from edgeseg.cli_info import run_info
+
+    run_info(model, imgsz, nc, as_json)
+
+
+@app.command()
+def predict(
+    source: str = typer.Option(..., help="Image, directory, glob, or video file."),
+    model: str = typer.Option("yolov8n-seg", help="Model: a .pt checkpoint (edgeseg or Ultralytics), an artifact, or a name."),
+    imgsz: Optional[int] = typer.Option(None, help="Inference size (default: the model's own)."),
+    conf: float = typer.Option(0.25, help="Confidence threshold."),
+    iou: float = typer.Option(0.7, help="NMS IoU threshold."),
+    max_det: int = typer.Option(300, help="Maximum detections per image."),
+    classes: Optional[list[int]] = typer.Option(None, help="Keep only these class ids (repeatable)."),
+    agnostic_nms: bool = typer.Option(False, help="Class-agnostic NMS."),
+    save: bool = typer.Option(True, help="Write overlay images (or video)."),
+    save_json: bool = typer.Option(True, help="Write COCO-style predictions.json."),
+    save_txt: bool = typer.Option(False, help="Write YOLO-seg polygon labels."),
+    project: Path = typer.Option(Path("runs/predict"), help="Parent directory of run directories."),
+    name: str = typer.Option("exp", help="Run directory name (auto-numbered unless --exist-ok)."),
+    exist_ok: bool = typer.Option(False, help="Reuse the run directory."),
+    backend: Optional[str] = typer.Option(None, help="Force an inference engine (see `edgeseg backends`)."),
+    device: str = typer.Option("cpu", help="Device passed to the engine (cpu, cuda:0, GPU, NPU, ...)."),
+) -> None:
+    """Segment images or videos and write overlays plus COCO-style JSON."""
+    from edgeseg.cli_predict import run_predict
+
+    run_predict(
+        source=source, model=model, imgsz=imgsz, backend=backend, device=device, out=(project, name, exist_ok),
+        saves=(save, save_json, save_txt), verbose=STATE["verbose"],
+        post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms),
+    )
+
+
+@app.command()
+def backends(fmt: str = typer.Option("pytorch", "--format", help="Artifact format to check engines for.")) -> None:
+    """List inference engines, whether each runs FORMAT here, and why not."""
+    from edgeseg.runtime.backends import probe_all
+
+    for probe in probe_all(fmt):
+        status = "available" if probe.available else "skipped"
+        typer.echo(f"{probe.engine:14s} {status:10s} {probe.reason}")
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo-output"), help="Where the demo writes its data and outputs.")) -> None:
+    """Generate a synthetic dataset, build yolov8n-seg, predict on it, write overlays and JSON."""
+    from edgeseg.cli_demo import run_demo
+
+    run_demo(out)
+
+
+def _not_yet(what: str) -> None:
+    raise NotAvailableError(f"`edgeseg {what}` is not available yet in this edgeseg version")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def train(ctx: typer.Context) -> None:
+    """Train a YOLOv8-seg model (not available yet)."""
+    _not_yet("train")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def val(ctx: typer.Context) -> None:
+    """Validate a model on a dataset (not available yet)."""
+    _not_yet("val")
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def export(ctx: typer.Context) -> None:
+    """Export a model to deployment formats (not available yet)."""
+    _not_yet("export")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: returns (and exits with) 0 on success, 2 on usage errors, 1 on other failures."""
+    args, verbose = pop_verbose(list(sys.argv[1:] if argv is None else argv))
+    STATE["verbose"] = verbose
+    try:
+        result = app(args=rewrite_key_value(args), prog_name="edgeseg", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except EdgesegError as err:
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        code = err.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        code = 130
+    except Exception as err:
+        if hasattr(err, "show") and hasattr(err, "exit_code"):  # the CLI library's own usage errors
+            err.show()
+            return _finish(argv, err.exit_code)
+        # anything else is a bug, not a user error: one line unless --verbose
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {type(err).__name__}: {err} (run with --verbose for the traceback)", file=sys.stderr)
+        code = 1
+    return _finish(argv, code)
+
+
+def _finish(argv: list[str] | None, code: int) -> int:
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def print_json(obj) -> None:
+    typer.echo(json.dumps(obj, indent=2))

@@ -1,0 +1,99 @@
+"""The Python facade, shaped like the reference's `YOLO(...)` so its users' scripts port line for line.
+
+torch is imported only by what needs it: building/loading a torch model, training, exporting.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from edgeseg.runtime import Predictor, Results
+from edgeseg.runtime import load as runtime_load
+from edgeseg.runtime.backends import BackendOptions
+from edgeseg.runtime.errors import NotAvailableError, UsageError
+
+MODEL_FILE_SUFFIXES = (".yaml", ".yml", ".toml")
+
+
+MODEL_NAME = re.compile(r"^yolov8[nsmlx]-seg(\.ya?ml)?$", re.IGNORECASE)
+
+
+def _is_model_description(spec: str) -> bool:
+    """A scale name (yolov8n-seg) or an existing YAML/TOML model description, as opposed to a weights file."""
+    path = Path(spec)
+    if path.is_file():
+        return path.suffix.lower() in MODEL_FILE_SUFFIXES
+    return bool(MODEL_NAME.match(spec))
+
+
+def build_torch_predictor(spec: str, nc: int | None = None, seed: int = 0, options: BackendOptions | None = None) -> Predictor:
+    """A freshly initialised (seeded) model from a name like yolov8n-seg or a YAML/TOML description."""
+    try:
+        from edgeseg.trainer.config import config_from_file, config_from_name
+        from edgeseg.trainer.model import build_model
+        from edgeseg.trainer.torch_backend import TorchBackend
+    except ImportError as err:
+        raise NotAvailableError(f"building '{spec}' needs torch: pip install 'edgeseg[train]' ({err})") from None
+    from dataclasses import replace
+
+    from edgeseg.runtime.metadata import ModelMetadata
+
+    cfg = config_from_file(spec) if Path(spec).is_file() else config_from_name(spec)
+    if nc is not None:
+        cfg = replace(cfg, nc=nc)
+    model = build_model(cfg, seed=seed)
+    meta = ModelMetadata(names={i: str(i) for i in range(cfg.nc)}, imgsz=(640, 640), dynamic=True, architecture=cfg.to_dict())
+    return Predictor(TorchBackend.from_model(model, meta, options))
+
+
+def open_predictor(spec: str | Path, backend: str | None = None, options: BackendOptions | None = None, **build: Any) -> Predictor:
+    """Name/description -> a fresh torch model; any file -> the runtime's format detection and engine choice."""
+    spec = str(spec)
+    if _is_model_description(spec):
+        return build_torch_predictor(spec, options=options, **build)
+    if not Path(spec).exists():
+        hint = " (edgeseg never downloads weights: pass a local file, or a name like yolov8n-seg for a fresh model)"
+        raise UsageError(f"{spec}: no such model file{hint if spec.endswith('.pt') else ''}")
+    return runtime_load(spec, backend=backend, options=options)
+
+
+class Model:
+    """`Model("yolov8n-seg.pt" | "yolov8n-seg" | "model.onnx" | ...)`, then `.predict(src)` or `model(src)`."""
+
+    def __init__(self, model: str | Path = "yolov8n-seg", backend: str | None = None, device: str = "cpu", **build: Any):
+        self.source = str(model)
+        self.predictor = open_predictor(model, backend, BackendOptions(device=device), **build)
+
+    @property
+    def names(self) -> dict[int, str]:
+        return self.predictor.names
+
+    @property
+    def metadata(self):
+        return self.predictor.metadata
+
+    def predict(self, source: Any, stream: bool = False, **kwargs: Any) -> list[Results] | Any:
+        """Predict on images/dirs/globs/videos/arrays; kwargs: imgsz, conf, iou, max_det, classes, agnostic, ..."""
+        if stream:
+            return self.predictor.stream(source, **kwargs)
+        return self.predictor.predict(source, **kwargs)
+
+    __call__ = predict
+
+    def val(self, **kwargs: Any):
+        raise NotAvailableError("Model.val is not available yet in this edgeseg version (validation lands with the trainer)")
+
+    def train(self, **kwargs: Any):
+        raise NotAvailableError("Model.train is not available yet in this edgeseg version (the trainer is not released)")
+
+    def export(self, **kwargs: Any):
+        raise NotAvailableError("Model.export is not available yet in this edgeseg version (exporters are not released)")
+
+    def __repr__(self) -> str:
+        return f"Model({self.source!r}, engine={self.predictor.backend.engine})"
+
+
+def load(path: str | Path, **kwargs: Any) -> Model:
+    """`edgeseg.load(path).predict(source)`."""
+    return Model(path, **kwargs)

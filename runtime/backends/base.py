@@ -1,0 +1,69 @@
+"""The small interface every inference engine implements, whatever the artifact format."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from ..metadata import ModelMetadata
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Name, shape (None for a dynamic dimension) and dtype of one model input or output."""
+
+    name: str
+    shape: tuple[int | None, ...]
+    dtype: str = "float32"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Engine settings the user (or a device profile) chooses; backends ignore what they cannot honour only
+    after saying so in `available`/`load` errors, never silently."""
+
+    device: str = "cpu"
+    threads: int | None = None  # None: all physical cores
+    exec_precision: str | None = None  # None: the artifact's own precision (fp32 stays fp32)
+
+
+@dataclass
+class Artifact:
+    """A model file (or directory) on disk, its format, and its metadata."""
+
+    path: Path
+    format: str
+    metadata: ModelMetadata | None  # None when the format carries it inside (e.g. a .pt checkpoint)
+    extra: dict = field(default_factory=dict)
+
+
+class Backend(ABC):
+    """One engine. `run` takes and returns float32 NCHW-terms arrays keyed by name; the backend owns its quirks
+    (layout transposes, (de)quantisation, output renaming) so that the rest of the pipeline never sees them."""
+
+    engine: ClassVar[str]
+    formats: ClassVar[tuple[str, ...]]
+
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    metadata: ModelMetadata
+
+    @classmethod
+    @abstractmethod
+    def available(cls) -> tuple[bool, str]:
+        """(True, "") when the engine can run on this host, else (False, what to install or change)."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, artifact: Artifact, options: BackendOptions) -> "Backend":
+        """Open the artifact; raise ModelFormatError for a file the engine cannot use."""
+
+    @abstractmethod
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run one batch. Returns the canonical raw outputs: boxes, scores, mask_coeffs, protos."""
+
+    def describe(self) -> str:
+        return f"{self.engine} ({', '.join(self.formats)})"

@@ -1,0 +1,92 @@
+"""Backend registry: built-in engines by module path, plug-ins (e.g. the torch backend) by entry point.
+
+Nothing is imported until a backend is asked for, so importing the runtime has no side effects and stays fast.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+
+from ..errors import NotAvailableError, UsageError
+from .base import Backend
+
+ENTRY_POINT_GROUP = "edgeseg.backends"
+
+# Engines that ship inside the runtime: name -> "module:Class" (filled as each backend lands).
+BUILTIN_BACKENDS: dict[str, str] = {}
+
+# Engine order tried when neither the user nor a device profile names one.
+DEFAULT_PREFERENCE: tuple[str, ...] = ("torch",)
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Why an engine was or was not chosen, for `edgeseg backends` and --verbose."""
+
+    engine: str
+    runs_format: bool
+    available: bool
+    reason: str
+
+
+def _declared() -> dict[str, str]:
+    declared = dict(BUILTIN_BACKENDS)
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        declared.setdefault(ep.name, ep.value)
+    return declared
+
+
+def engine_names() -> list[str]:
+    return sorted(_declared())
+
+
+def get_backend_class(engine: str) -> type[Backend]:
+    """Import and return an engine's class; an unknown name lists the known ones."""
+    declared = _declared()
+    if engine not in declared:
+        raise UsageError(f"unknown backend '{engine}'; known backends: {', '.join(sorted(declared))}")
+    module_name, _, attr = declared[engine].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise NotAvailableError(f"backend '{engine}' cannot be imported: {err}") from err
+    return getattr(module, attr)
+
+
+def probe_all(fmt: str, preference: tuple[str, ...] | None = None) -> list[Probe]:
+    """Every engine in preference order (then the rest), with whether it runs `fmt` here and why not."""
+    names = list(preference or DEFAULT_PREFERENCE)
+    names += [n for n in engine_names() if n not in names]
+    probes = []
+    for name in names:
+        if name not in _declared():
+            probes.append(Probe(name, False, False, "not a known backend"))
+            continue
+        try:
+            cls = get_backend_class(name)
+        except NotAvailableError as err:
+            probes.append(Probe(name, False, False, str(err)))
+            continue
+        runs = fmt in cls.formats
+        ok, reason = cls.available() if runs else (False, f"does not run '{fmt}' artifacts")
+        probes.append(Probe(name, runs, ok, reason))
+    return probes
+
+
+def select_backend(fmt: str, forced: str | None = None, preference: tuple[str, ...] | None = None) -> type[Backend]:
+    """The first available engine for `fmt` (or the forced one, checked); a clear error lists why none fits."""
+    if forced:
+        cls = get_backend_class(forced)
+        if fmt not in cls.formats:
+            raise UsageError(f"backend '{forced}' does not run '{fmt}' artifacts (it runs: {', '.join(cls.formats)})")
+        ok, reason = cls.available()
+        if not ok:
+            raise NotAvailableError(f"backend '{forced}' is not available: {reason}")
+        return cls
+    probes = probe_all(fmt, preference)
+    for probe in probes:
+        if probe.runs_format and probe.available:
+            return get_backend_class(probe.engine)
+    tried = "; ".join(f"{p.engine}: {p.reason}" for p in probes if p.runs_format) or "no engine runs this format"
+    raise NotAvailableError(f"no available backend for '{fmt}' artifacts ({tried})")

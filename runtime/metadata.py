@@ -1,0 +1,130 @@
+"""Model metadata that travels with every model and artifact, so a file alone is enough to run it."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelFormatError
+
+SIDECAR_NAME = "edgeseg.json"
+PREPROCESSING_DEFAULT = {"letterbox_color": 114, "scale": 1 / 255, "channel_order": "RGB", "resize": "bilinear"}
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("edgeseg")
+    except Exception:  # not installed (running from a source tree): still record something honest
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Everything needed to pre- and post-process a model's inputs and outputs correctly."""
+
+    names: dict[int, str]
+    imgsz: tuple[int, int] = (640, 640)
+    stride: int = 32
+    task: str = "segment"
+    dynamic: bool = False  # accepts any stride-aligned input size (enables the rectangular letterbox)
+    batch: int = 1
+    channels: int = 3
+    num_masks: int = 32
+    layout: str = "edgeseg"  # output layout: "edgeseg" (boxes/scores/mask_coeffs/protos) or "ultralytics"
+    input_layout: str = "NCHW"
+    precision: str = "fp32"
+    preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_DEFAULT))
+    quantization: dict[str, Any] = field(default_factory=dict)
+    calibration_manifest_sha256: str | None = None
+    source_sha256: str | None = None
+    architecture: dict[str, Any] = field(default_factory=dict)
+    edgeseg_version: str = field(default_factory=_version)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.names)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["names"] = {str(k): v for k, v in self.names.items()}
+        data["imgsz"] = list(self.imgsz)
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], origin: str = "metadata") -> "ModelMetadata":
+        """Parse and type-check metadata; wrong types or unknown keys are errors naming `origin`."""
+        if not isinstance(data, dict):
+            raise ModelFormatError(f"{origin}: metadata must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelFormatError(f"{origin}: unknown metadata keys {unknown}")
+        if "names" not in data:
+            raise ModelFormatError(f"{origin}: metadata has no 'names'")
+        kwargs = dict(data)
+        kwargs["names"] = parse_names(data["names"], origin)
+        kwargs["imgsz"] = _parse_imgsz(data.get("imgsz", (640, 640)), origin)
+        for key, typ in (("stride", int), ("batch", int), ("channels", int), ("num_masks", int)):
+            if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be an integer, got {data[key]!r}")
+        for key in ("task", "layout", "input_layout", "precision", "edgeseg_version"):
+            if key in data and not isinstance(data[key], str):
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be a string, got {data[key]!r}")
+        if "dynamic" in data and not isinstance(data["dynamic"], bool):
+            raise ModelFormatError(f"{origin}: metadata 'dynamic' must be true/false, got {data['dynamic']!r}")
+        for key in ("preprocessing", "quantization", "architecture"):
+            if key in data and not isinstance(data[key], dict):
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be an object, got {data[key]!r}")
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> "ModelMetadata":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ModelFormatError(f"{path}: unreadable metadata sidecar ({err})") from None
+        return cls.from_dict(data, str(path))
+
+    def write_sidecar(self, directory: str | Path) -> Path:
+        path = Path(directory) / SIDECAR_NAME
+        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        return path
+
+
+def parse_names(names: Any, origin: str = "metadata") -> dict[int, str]:
+    """Class names from a list or a {index: name} mapping with contiguous indices 0..nc-1."""
+    if isinstance(names, (list, tuple)):
+        names = dict(enumerate(names))
+    if not isinstance(names, dict) or not names:
+        raise ModelFormatError(f"{origin}: 'names' must be a non-empty list or mapping, got {names!r:.80}")
+    out: dict[int, str] = {}
+    for key, value in names.items():
+        try:
+            index = int(key)
+        except (TypeError, ValueError):
+            raise ModelFormatError(f"{origin}: class index {key!r} in 'names' is not an integer") from None
+        if not isinstance(value, (str, int, float)):
+            raise ModelFormatError(f"{origin}: class name for {index} must be a string, got {value!r}")
+        out[index] = str(value)
+    if sorted(out) != list(range(len(out))):
+        raise ModelFormatError(f"{origin}: class indices in 'names' must be 0..{len(out) - 1} without gaps")
+    return dict(sorted(out.items()))
+
+
+def _parse_imgsz(value: Any, origin: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = (value, value)
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ModelFormatError(f"{origin}: 'imgsz' must be a positive integer or [h, w], got {value!r}")
+    return int(value[0]), int(value[1])
