@@ -17,7 +17,7 @@ from edgeseg.runtime.metadata import ModelMetadata, parse_names
 
 from .config import ModelConfig
 from .model import SegmentationModel
-from .safe_pickle import pickle_globals
+from .safe_pickle import is_allowed_global, pickle_globals
 from .ultralytics_import import read_ultralytics_checkpoint
 
 CHECKPOINT_FORMAT = "edgeseg.checkpoint/1"
@@ -133,4 +133,10 @@ def load_checkpoint(path: str | Path) -> LoadedModel:
     refs = pickle_globals(path)
     if any(ref.startswith("ultralytics.") for ref in refs):
         return _load_ultralytics(path)
+    refused = sorted(ref for ref in refs if not is_allowed_global(ref, allow_inert=False))
+    if refused:
+        raise UnsafeFileError(
+            f"{path}: refusing to load: the file references {', '.join(refused[:3])}, which an edgeseg checkpoint "
+            f"never contains (loading it with plain pickle could run code)"
+        )
     return _load_edgeseg(path)

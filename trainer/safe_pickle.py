@@ -17,6 +17,7 @@ Accepted pickle structure (what `torch.save` writes for Ultralytics checkpoints,
 """
 from __future__ import annotations
 
+import _compat_pickle
 import io
 import pickle
 import pickletools
@@ -131,6 +132,10 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.storages: dict[str, np.ndarray] = {}
 
     def find_class(self, module: str, name: str) -> Any:
+        if module in _compat_pickle.IMPORT_MAPPING or (module, name) in _compat_pickle.NAME_MAPPING:
+            # protocol-2 pickles name Python 2 modules (__builtin__.set); map them as pickle does
+            module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+            module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in SAFE_GLOBALS:
             return SAFE_GLOBALS[(module, name)]
         if module == "torch" and name in STORAGE_DTYPES:
@@ -208,3 +213,13 @@ def safe_load(path: str | Path) -> Any:
             raise
         except Exception as err:
             raise ModelFormatError(f"{path}: corrupt checkpoint ({type(err).__name__}: {err})") from None
+
+
+def is_allowed_global(ref: str, allow_inert: bool) -> bool:
+    """Whether `module.name` is on the allow-list (inert foreign classes only when `allow_inert`)."""
+    module, _, name = ref.rpartition(".")
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    module = _compat_pickle.IMPORT_MAPPING.get(module, module)
+    if (module, name) in SAFE_GLOBALS or (module == "torch" and (name in STORAGE_DTYPES or name in TORCH_DTYPES)):
+        return True
+    return allow_inert and module.startswith(INERT_PACKAGES) and name[:1].isupper() and name.isidentifier()
