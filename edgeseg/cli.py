@@ -1,14 +1,12 @@
 """The `edgeseg` command line (typer). Errors print one line and exit 2 for usage problems; --verbose shows tracebacks."""
 from __future__ import annotations
 
-import json
 import sys
 import traceback
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 
 from edgeseg.argv import pop_verbose, rewrite_key_value
 from edgeseg.runtime.errors import EdgesegError, NotAvailableError
@@ -18,7 +16,6 @@ app = typer.Typer(
     help="YOLOv8-seg instance segmentation: predict, inspect models, (train, export, val as they land). "
          "Options may also be given as key=value (e.g. `edgeseg predict model=m.pt source=img.jpg imgsz=320`).",
 )
-console = Console(stderr=True)
 STATE = {"verbose": False}
 
 
@@ -135,7 +132,3 @@ def _finish(argv: list[str] | None, code: int) -> int:
     if argv is None:
         sys.exit(code)
     return code
-
-
-def print_json(obj) -> None:
-    typer.echo(json.dumps(obj, indent=2))

@@ -56,16 +56,14 @@ def xyxy_to_xywh(xyxy: np.ndarray) -> np.ndarray:
     return out
 
 
-def from_ultralytics_layout(output0: np.ndarray, output1: np.ndarray, num_masks: int = 32) -> dict[str, np.ndarray]:
+def from_ultralytics_layout(output0: np.ndarray, output1: np.ndarray) -> dict[str, np.ndarray]:
     """The reference's two outputs -> canonical dict.
 
     output0 is (B, 4+nc+nm, N): xywh input pixels, class probabilities, mask coefficients; output1 the protos.
     """
     if output0.ndim != 3 or output1.ndim != 4:
         raise ValueError(f"expected output0 (B,C,N) and output1 (B,nm,h,w), got {output0.shape} and {output1.shape}")
-    nm = output1.shape[1]
-    if nm != num_masks and num_masks:
-        num_masks = nm
+    num_masks = output1.shape[1]
     nc = output0.shape[1] - 4 - num_masks
     if nc <= 0:
         raise ValueError(f"output0 has {output0.shape[1]} channels: too few for 4 box + classes + {num_masks} coefficients")

@@ -12,7 +12,7 @@ SIDECAR_NAME = "edgeseg.json"
 PREPROCESSING_DEFAULT = {"letterbox_color": 114, "scale": 1 / 255, "channel_order": "RGB", "resize": "bilinear"}
 
 
-def _version() -> str:
+def edgeseg_version() -> str:
     try:
         from importlib.metadata import version
 
@@ -41,7 +41,7 @@ class ModelMetadata:
     calibration_manifest_sha256: str | None = None
     source_sha256: str | None = None
     architecture: dict[str, Any] = field(default_factory=dict)
-    edgeseg_version: str = field(default_factory=_version)
+    edgeseg_version: str = field(default_factory=edgeseg_version)
 
     @property
     def num_classes(self) -> int:

@@ -6,7 +6,6 @@ import json
 
 import cv2
 import numpy as np
-import pytest
 import yaml
 
 from edgeseg.runtime.datasets.synthetic import CLASS_NAMES, generate_dataset

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from edgeseg.runtime.errors import ModelFormatError, UnsafeFileError
-from edgeseg.runtime.metadata import ModelMetadata, parse_names
+from edgeseg.runtime.metadata import ModelMetadata, edgeseg_version, parse_names
 
 from .config import ModelConfig
 from .model import SegmentationModel
@@ -64,11 +64,9 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
 def checkpoint_dict(model: SegmentationModel, names: dict[int, str], imgsz: int | tuple[int, int], **extra: Any) -> dict:
     """The on-disk layout: only tensors, numbers, strings, lists and dicts (weights_only-loadable)."""
     size = [imgsz, imgsz] if isinstance(imgsz, int) else list(imgsz)
-    from edgeseg.runtime.metadata import _version
-
     return {
         "format": CHECKPOINT_FORMAT,
-        "edgeseg_version": _version(),
+        "edgeseg_version": edgeseg_version(),
         "task": "segment",
         "model_config": model.cfg.to_dict(),
         "names": {int(k): str(v) for k, v in names.items()},

@@ -61,8 +61,9 @@ def make_image(rng: np.random.Generator, h: int, w: int, max_instances: int = 6)
     image = _background(rng, h, w)
     instances: list[Instance] = []
     boxes: list[np.ndarray] = []
+    wanted = int(rng.integers(1, max_instances + 1))
     for _ in range(max_instances * 4):
-        if len(instances) >= int(rng.integers(1, max_instances + 1)):
+        if len(instances) >= wanted:
             break
         class_id = int(rng.integers(0, len(CLASS_NAMES)))
         size = float(rng.uniform(0.06, 0.2) * min(h, w))
