@@ -50,25 +50,34 @@ def predict(
     exist_ok: bool = typer.Option(False, help="Reuse the run directory."),
     backend: Optional[str] = typer.Option(None, help="Force an inference engine (see `edgeseg backends`)."),
     device: str = typer.Option("cpu", help="Device passed to the engine (cpu, cuda:0, GPU, NPU, ...)."),
+    exec_precision: Optional[str] = typer.Option(None, help="Compute precision where the engine offers a choice "
+                                                             "(fp32, bf16, fp16); default: the artifact's own."),
+    threads: Optional[int] = typer.Option(None, help="Inference threads (default: all physical cores)."),
+    batch: int = typer.Option(1, help="Images per forward pass, where the model has a batch dimension."),
 ) -> None:
-    """Segment images or videos and write overlays plus COCO-style JSON."""
+    """Segment images, directories, globs, videos, webcams or streams; write overlays plus COCO-style JSON."""
     from edgeseg.cli_predict import run_predict
+    from edgeseg.runtime.backends import BackendOptions
 
     run_predict(
-        source=source, model=model, imgsz=imgsz, backend=backend, device=device, out=(project, name, exist_ok),
+        source=source, model=model, imgsz=imgsz, backend=backend, batch=batch, out=(project, name, exist_ok),
+        options=BackendOptions(device=device, threads=threads, exec_precision=exec_precision),
         saves=(save, save_json, save_txt), verbose=STATE["verbose"],
         post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms),
     )
 
 
 @app.command()
-def backends(fmt: str = typer.Option("pytorch", "--format", help="Artifact format to check engines for.")) -> None:
-    """List inference engines, whether each runs FORMAT here, and why not."""
+def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this artifact format.")) -> None:
+    """List inference engines per artifact format, in preference order, and why any is skipped."""
     from edgeseg.runtime.backends import probe_all
 
-    for probe in probe_all(fmt):
-        status = "available" if probe.available else "skipped"
-        typer.echo(f"{probe.engine:14s} {status:10s} {probe.reason}")
+    for name in [fmt] if fmt else ["onnx", "openvino", "torchscript", "pytorch"]:
+        typer.echo(f"{name}:")
+        for probe in probe_all(name):
+            if probe.runs_format:
+                status = "available" if probe.available else "skipped"
+                typer.echo(f"  {probe.engine:14s} {status:10s} {probe.reason}")
 
 
 @app.command()
@@ -95,10 +104,24 @@ def val(ctx: typer.Context) -> None:
     _not_yet("val")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def export(ctx: typer.Context) -> None:
-    """Export a model to deployment formats (not available yet)."""
-    _not_yet("export")
+@app.command()
+def export(
+    model: str = typer.Option(..., help="Checkpoint (.pt, edgeseg or Ultralytics) or model name to export."),
+    fmt: str = typer.Option(..., "--format", help="torchscript, onnx or openvino."),
+    imgsz: str = typer.Option("640", help="Input size: 640 or h,w (multiples of 32)."),
+    batch: int = typer.Option(1, help="Fixed batch size (static exports)."),
+    dynamic: bool = typer.Option(False, help="Variable batch and input size (rectangular inference)."),
+    half: bool = typer.Option(False, help="FP16 weights (float32 inputs/outputs)."),
+    opset: Optional[int] = typer.Option(None, help="ONNX opset (17 or newer; default 18)."),
+    simplify: bool = typer.Option(True, help="Simplify the ONNX graph with onnxslim."),
+    layout: str = typer.Option("edgeseg", help="Outputs: edgeseg (boxes, scores, mask_coeffs, protos) or "
+                                                "ultralytics (output0, output1)."),
+    output: Optional[Path] = typer.Option(None, help="Artifact path (default: beside the checkpoint)."),
+) -> None:
+    """Export a model; the artifact is verified against PyTorch (cosine >= 0.9999 FP32, 0.999 FP16) before it is written."""
+    from edgeseg.cli_export import run_export
+
+    run_export(model, fmt, imgsz, batch, dynamic, half, opset, simplify, layout, output)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,10 +15,12 @@ from edgeseg.runtime.sources import count_images
 console = Console(stderr=True)
 
 
-def run_predict(source: str, model: str, imgsz, backend, device, out, saves, verbose: bool, post: dict) -> None:
-    predictor = open_predictor(model, backend=backend, options=BackendOptions(device=device))
+def run_predict(source: str, model: str, imgsz, backend, batch: int, options: BackendOptions, out, saves,
+                verbose: bool, post: dict) -> None:
+    report = (lambda line: console.print(f"[dim]{line}[/dim]")) if verbose else None
+    predictor = open_predictor(model, backend=backend, options=options, report=report)
     if verbose:
-        console.print(f"model {model}: engine {predictor.backend.engine}, {predictor.metadata.num_classes} classes")
+        console.print(f"model {model}: {predictor.backend.describe()}, {predictor.metadata.num_classes} classes")
     total = count_images(source)
     project, name, exist_ok = out
     save_images, save_json, save_txt = saves
@@ -29,7 +31,7 @@ def run_predict(source: str, model: str, imgsz, backend, device, out, saves, ver
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=total is not None and total <= 1) as progress:
         task = progress.add_task("predict", total=total)
-        for result in predictor.stream(source, imgsz=imgsz, warn=warn, **post):
+        for result in predictor.stream(source, imgsz=imgsz, batch=batch, warn=warn, **post):
             speeds.append(result)
             detections += len(result)
             if writer:

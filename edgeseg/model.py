@@ -47,7 +47,8 @@ def build_torch_predictor(spec: str, nc: int | None = None, seed: int = 0, optio
     return Predictor(TorchBackend.from_model(model, meta, options))
 
 
-def open_predictor(spec: str | Path, backend: str | None = None, options: BackendOptions | None = None, **build: Any) -> Predictor:
+def open_predictor(spec: str | Path, backend: str | None = None, options: BackendOptions | None = None, report=None,
+                   **build: Any) -> Predictor:
     """Name/description -> a fresh torch model; any file -> the runtime's format detection and engine choice."""
     spec = str(spec)
     if _is_model_description(spec):
@@ -58,7 +59,7 @@ def open_predictor(spec: str | Path, backend: str | None = None, options: Backen
     if not Path(spec).exists():
         hint = " (edgeseg never downloads weights: pass a local file, or a name like yolov8n-seg for a fresh model)"
         raise UsageError(f"{spec}: no such model file{hint if spec.endswith('.pt') else ''}")
-    return runtime_load(spec, backend=backend, options=options)
+    return runtime_load(spec, backend=backend, options=options, report=report)
 
 
 class Model:
@@ -90,11 +91,27 @@ class Model:
     def train(self, **kwargs: Any):
         raise NotAvailableError("Model.train is not available yet in this edgeseg version (the trainer is not released)")
 
-    def export(self, **kwargs: Any):
-        raise NotAvailableError("Model.export is not available yet in this edgeseg version (exporters are not released)")
+    def export(self, format: str = "onnx", imgsz: int | tuple[int, int] = 640, **kwargs: Any) -> str:
+        """Export like the reference: returns the artifact path. kwargs: batch, dynamic, half, opset, simplify,
+        layout, output."""
+        from edgeseg.converters.export import export as run_export
+        from edgeseg.converters.options import ExportOptions, parse_imgsz
+
+        backend = self.predictor.backend
+        if getattr(backend, "engine", "") != "torch" or getattr(backend, "scripted", False):
+            raise UsageError(f"export needs a PyTorch model (.pt or a model name), not a {backend.engine} artifact")
+        source = self.source if Path(self.source).is_file() else _LoadedView(backend.module, self.metadata)
+        return str(run_export(source, ExportOptions(format=format, imgsz=parse_imgsz(imgsz), **kwargs)).path)
 
     def __repr__(self) -> str:
         return f"Model({self.source!r}, engine={self.predictor.backend.engine})"
+
+
+class _LoadedView:
+    """A model built in memory (no file), shaped like a loaded checkpoint for the exporter."""
+
+    def __init__(self, model, metadata):
+        self.model, self.metadata = model, metadata
 
 
 def load(path: str | Path, **kwargs: Any) -> Model:

@@ -5,13 +5,12 @@ through the `edgeseg.backends` entry point group.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
-from .backends import Artifact, BackendOptions, select_backend
+from .backends import BackendOptions
 from .errors import EdgesegError, ModelFormatError, NotAvailableError, UnsafeFileError, UsageError
 from .formats import detect_format
+from .loader import load
 from .letterbox import LetterboxInfo, letterbox, letterbox_geometry
-from .metadata import SIDECAR_NAME, ModelMetadata
+from .metadata import ModelMetadata
 from .postprocess import PostprocessConfig, postprocess
 from .predictor import Predictor
 from .results import Results
@@ -19,24 +18,5 @@ from .results import Results
 __all__ = [
     "EdgesegError", "ModelFormatError", "NotAvailableError", "UnsafeFileError", "UsageError",
     "LetterboxInfo", "letterbox", "letterbox_geometry", "ModelMetadata", "PostprocessConfig",
-    "postprocess", "Predictor", "Results", "load", "detect_format",
+    "postprocess", "Predictor", "Results", "load", "detect_format", "BackendOptions",
 ]
-
-
-def _sidecar_metadata(path: Path) -> ModelMetadata | None:
-    sidecar = (path if path.is_dir() else path.parent) / SIDECAR_NAME
-    return ModelMetadata.from_json_file(sidecar) if sidecar.is_file() else None
-
-
-def load(
-    path: str | Path,
-    backend: str | None = None,
-    options: BackendOptions | None = None,
-    preference: tuple[str, ...] | None = None,
-) -> Predictor:
-    """Open any artifact with the best available engine (or `backend`, when forced)."""
-    path = Path(path)
-    fmt = detect_format(path)
-    cls = select_backend(fmt, backend, preference)
-    artifact = Artifact(path, fmt, _sidecar_metadata(path))
-    return Predictor(cls.load(artifact, options or BackendOptions()))

@@ -38,16 +38,17 @@ def assemble_masks(
     boxes_orig: np.ndarray,
     info: LetterboxInfo,
     threshold: float = 0.5,
-) -> np.ndarray:
-    """(K,H,W) boolean masks in original pixels, each cropped to its box.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(K,H,W) boolean masks in original pixels, each cropped to its box, and (K,) flags: mask not empty.
 
     protos: (nm, ph, pw) for this image; coeffs: (K, nm); boxes_orig: (K,4) xyxy original pixels.
     sigmoid(logit) > threshold is evaluated as logit > log(t/(1-t)), so no sigmoid is computed.
     """
     h, w = info.orig_shape
     masks = np.zeros((len(coeffs), h, w), dtype=bool)
+    nonempty = np.zeros(len(coeffs), dtype=bool)
     if not len(coeffs):
-        return masks
+        return masks, nonempty
     nm, ph, pw = protos.shape
     ratio_x, ratio_y = info.input_shape[1] / pw, info.input_shape[0] / ph
     cut = math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else (-math.inf if threshold <= 0 else math.inf)
@@ -63,5 +64,7 @@ def assemble_masks(
         logits = (coef @ window.reshape(nm, -1)).reshape(window.shape[1:])
         affine = np.array([[ax, 0.0, bx], [0.0, ay, by]], dtype=np.float64)
         region = cv2.warpAffine(logits, affine, (xe - xs, ye - ys), flags=flags, borderMode=cv2.BORDER_REPLICATE)
-        masks[k, ys:ye, xs:xe] = region > cut
-    return masks
+        inside = region > cut
+        masks[k, ys:ye, xs:xe] = inside
+        nonempty[k] = inside.any()
+    return masks, nonempty

@@ -92,10 +92,44 @@ class ModelMetadata:
             raise ModelFormatError(f"{path}: unreadable metadata sidecar ({err})") from None
         return cls.from_dict(data, str(path))
 
-    def write_sidecar(self, directory: str | Path) -> Path:
-        path = Path(directory) / SIDECAR_NAME
+    def write_sidecar(self, artifact: str | Path) -> Path:
+        path = sidecar_path(artifact)
         path.write_text(self.to_json() + "\n", encoding="utf-8")
         return path
+
+    def same_model_as(self, other: "ModelMetadata") -> list[str]:
+        """Fields on which two descriptions of one artifact disagree (empty when consistent)."""
+        keys = ("names", "imgsz", "layout", "dynamic", "batch", "num_masks", "stride")
+        return [k for k in keys if getattr(self, k) != getattr(other, k)]
+
+
+def sidecar_path(artifact: str | Path) -> Path:
+    """`<dir>/edgeseg.json` inside directory artifacts, `<file>.edgeseg.json` beside single-file ones."""
+    artifact = Path(artifact)
+    return artifact / SIDECAR_NAME if artifact.is_dir() else artifact.with_name(artifact.name + "." + SIDECAR_NAME)
+
+
+def find_sidecar(artifact: str | Path) -> Path | None:
+    """The sidecar for an artifact, also when given a file inside a directory artifact (model.xml)."""
+    artifact = Path(artifact)
+    for candidate in (sidecar_path(artifact), artifact.parent / SIDECAR_NAME):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def resolve_metadata(sidecar: "ModelMetadata | None", embedded: "ModelMetadata | None", origin: str) -> "ModelMetadata":
+    """The artifact's metadata: embedded and sidecar must agree when both exist; one of them must exist."""
+    if sidecar is None and embedded is None:
+        raise ModelFormatError(
+            f"{origin}: no edgeseg metadata (embedded or {SIDECAR_NAME} sidecar) and no Ultralytics metadata; "
+            f"export it with `edgeseg export` or place its {SIDECAR_NAME} next to it"
+        )
+    if sidecar is not None and embedded is not None:
+        diff = sidecar.same_model_as(embedded)
+        if diff:
+            raise ModelFormatError(f"{origin}: the sidecar metadata disagrees with the model's embedded metadata on {diff}")
+    return sidecar or embedded
 
 
 def parse_names(names: Any, origin: str = "metadata") -> dict[int, str]:

@@ -87,9 +87,8 @@ def postprocess_one(
     boxes = info.to_original(boxes_in[keep])
     coeffs = raw["mask_coeffs"][index][anchor]
     protos = np.asarray(raw["protos"][index], dtype=np.float32)
-    masks = assemble_masks(protos, coeffs, boxes, info, cfg.mask_threshold)
-    if cfg.drop_empty and len(masks):
-        nonempty = masks.reshape(len(masks), -1).any(axis=1)
+    masks, nonempty = assemble_masks(protos, coeffs, boxes, info, cfg.mask_threshold)
+    if cfg.drop_empty and not nonempty.all():
         boxes, conf, cls, masks = boxes[nonempty], conf[nonempty], cls[nonempty], masks[nonempty]
     return Results(
         boxes=boxes.astype(np.float32),

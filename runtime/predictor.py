@@ -8,6 +8,7 @@ import numpy as np
 
 from .backends.base import Backend
 from .errors import UsageError
+from .layouts import canonical_outputs
 from .letterbox import LetterboxInfo, letterbox, to_input_tensor
 from .metadata import ModelMetadata
 from .postprocess import PostprocessConfig, postprocess
@@ -48,35 +49,70 @@ class Predictor:
         boxed = [letterbox(img, imgsz, self.metadata.stride, rect=rect) for img in images]
         return to_input_tensor([b[0] for b in boxed]), [b[1] for b in boxed]
 
+    @property
+    def fixed_batch(self) -> int | None:
+        """The batch size a static-batch artifact requires (None when any batch size runs)."""
+        dim = self.backend.inputs[0].shape[0] if self.backend.inputs and self.backend.inputs[0].shape else None
+        return dim if isinstance(dim, int) and dim > 0 else None
+
+    def run_raw(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """One forward pass -> canonical raw outputs (boxes, scores, mask_coeffs, protos)."""
+        need = self.fixed_batch
+        n = len(batch)
+        if need and n < need:  # a fixed-batch artifact: pad with copies, drop their outputs afterwards
+            batch = np.concatenate([batch, np.repeat(batch[-1:], need - n, axis=0)])
+        raw = canonical_outputs(self.backend.run({self.input_name: batch}), self.metadata)
+        return {k: v[:n] for k, v in raw.items()} if need and n < need else raw
+
     def predict_frames(self, frames: list[Frame], imgsz: tuple[int, int], cfg: PostprocessConfig) -> list[Results]:
         t0 = time.perf_counter()
         batch, infos = self.preprocess([f.image for f in frames], imgsz)
         t1 = time.perf_counter()
-        raw = self.backend.run({self.input_name: batch})
+        raw = self.run_raw(batch)
         t2 = time.perf_counter()
         results = postprocess(raw, infos, self.names, cfg)
         n = len(frames)
+        engine = self.backend.describe()
         for frame, result in zip(frames, results):
             result.path, result.orig_img = frame.path, frame.image
-            result.frame_index, result.fps = frame.index, frame.fps
+            result.frame_index, result.fps, result.engine = frame.index, frame.fps, engine
             result.speed.update(preprocess=(t1 - t0) * 1000 / n, inference=(t2 - t1) * 1000 / n)
         return results
+
+    def _batch_size(self, requested: int) -> int:
+        if requested < 1:
+            raise UsageError(f"batch must be >= 1, got {requested}")
+        fixed = self.fixed_batch
+        if fixed:
+            return min(requested, fixed) if fixed > 1 else 1
+        return requested if (self.metadata.dynamic or self.metadata.batch > 1) else 1
 
     def stream(
         self,
         source,
         imgsz: int | tuple[int, int] | None = None,
+        batch: int = 1,
         warn=None,
         **postprocess_options,
     ) -> Iterator[Results]:
-        """Results one frame at a time (memory stays flat for videos and long directories)."""
+        """Results one frame at a time (memory stays flat for videos, streams and long directories).
+
+        batch > 1 groups frames into one forward pass where the artifact has a batch dimension; otherwise loops.
+        """
         size = self.resolve_imgsz(imgsz)
         cfg = PostprocessConfig(**postprocess_options)
+        group = self._batch_size(batch)
+        pending: list[Frame] = []
         for frame in iter_source(source, warn=warn):
-            yield self.predict_frames([frame], size, cfg)[0]
+            pending.append(frame)
+            if len(pending) == group:
+                yield from self.predict_frames(pending, size, cfg)
+                pending = []
+        if pending:
+            yield from self.predict_frames(pending, size, cfg)
 
-    def predict(self, source, imgsz=None, warn=None, **postprocess_options) -> list[Results]:
-        return list(self.stream(source, imgsz, warn=warn, **postprocess_options))
+    def predict(self, source, imgsz=None, batch: int = 1, warn=None, **postprocess_options) -> list[Results]:
+        return list(self.stream(source, imgsz, batch=batch, warn=warn, **postprocess_options))
 
     def __call__(self, source, **kwargs) -> list[Results]:
         return self.predict(source, **kwargs)

@@ -43,6 +43,7 @@ class Results:
     orig_img: np.ndarray | None = None
     frame_index: int = 0
     fps: float | None = None  # of the source video, when there is one
+    engine: str = ""  # engine/precision that produced these results, e.g. "openvino/fp32"
     speed: dict[str, float] = field(default_factory=dict)
 
     def __len__(self) -> int:

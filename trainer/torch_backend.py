@@ -1,45 +1,53 @@
-"""PyTorch engine for the runtime's backend interface (lives outside runtime/ because it needs torch)."""
+"""PyTorch engine for the runtime's backend interface: .pt checkpoints (any we can load) and TorchScript files.
+It lives outside runtime/ because it needs torch, and plugs in through the `edgeseg.backends` entry point."""
 from __future__ import annotations
 
 import copy
+import json
 import threading
 
 import numpy as np
 
 from edgeseg.runtime.backends.base import Artifact, Backend, BackendOptions, TensorSpec
-from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.errors import ModelFormatError, UsageError
+from edgeseg.runtime.layouts import OUTPUT_NAMES
 from edgeseg.runtime.metadata import ModelMetadata
 
 _THREADS_LOCK = threading.Lock()
+TORCHSCRIPT_METADATA = "edgeseg.json"
+
+
+def _device(options: BackendOptions):
+    import torch
+
+    if options.device not in ("cpu", "") and not options.device.startswith("cuda"):
+        raise UsageError(f"torch backend: unknown device '{options.device}' (use cpu or cuda[:N])")
+    if options.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"torch backend: device '{options.device}' requested but CUDA is not available here")
+    if options.exec_precision not in (None, "fp32"):
+        raise UsageError(f"torch backend runs fp32 only here; --exec-precision {options.exec_precision} is not supported")
+    if options.threads:
+        with _THREADS_LOCK:
+            torch.set_num_threads(int(options.threads))
+    return torch.device(options.device or "cpu")
 
 
 class TorchBackend(Backend):
-    """Runs an in-memory SegmentationModel (from a name, a model file or any .pt checkpoint) with torch on CPU."""
+    """Runs an in-memory SegmentationModel (name, description file, .pt checkpoint) or a TorchScript file."""
 
     engine = "torch"
-    formats = ("pytorch",)
+    formats = ("pytorch", "torchscript")
 
-    def __init__(self, model, metadata: ModelMetadata, options: BackendOptions):
-        import torch
-
-        if options.device not in ("cpu", "") and not options.device.startswith("cuda"):
-            raise UsageError(f"torch backend: unknown device '{options.device}' (use cpu or cuda[:N])")
-        if options.device.startswith("cuda") and not torch.cuda.is_available():
-            raise UsageError(f"torch backend: device '{options.device}' requested but CUDA is not available here")
-        if options.exec_precision not in (None, "fp32"):
-            raise UsageError(f"torch backend runs fp32 only here; --exec-precision {options.exec_precision} is not supported")
-        if options.threads:
-            with _THREADS_LOCK:
-                torch.set_num_threads(int(options.threads))
-        self.device = torch.device(options.device or "cpu")
-        self.model = copy.deepcopy(model).float().eval().fuse().to(self.device)
+    def __init__(self, module, metadata: ModelMetadata | None, options: BackendOptions, scripted: bool = False):
+        self.device = _device(options)
+        self.scripted = scripted
+        self.module = module if scripted else copy.deepcopy(module).float().eval().fuse()
+        self.module = self.module.to(self.device)
         self.metadata = metadata
-        nc, nm = metadata.num_classes, metadata.num_masks
+        self.embedded_metadata = metadata
         self.inputs = [TensorSpec("images", (None, 3, None, None))]
-        self.outputs = [
-            TensorSpec("boxes", (None, None, 4)), TensorSpec("scores", (None, None, nc)),
-            TensorSpec("mask_coeffs", (None, None, nm)), TensorSpec("protos", (None, nm, None, None)),
-        ]
+        layout = metadata.layout if metadata else "edgeseg"
+        self.outputs = [TensorSpec(name, ()) for name in OUTPUT_NAMES[layout]]
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -51,10 +59,29 @@ class TorchBackend(Backend):
 
     @classmethod
     def load(cls, artifact: Artifact, options: BackendOptions) -> "TorchBackend":
+        if artifact.format == "torchscript":
+            return cls._load_torchscript(artifact, options)
         from .checkpoint import load_checkpoint
 
         loaded = load_checkpoint(artifact.path)
         return cls(loaded.model, loaded.metadata, options)
+
+    @classmethod
+    def _load_torchscript(cls, artifact: Artifact, options: BackendOptions) -> "TorchBackend":
+        import torch
+
+        extra = {TORCHSCRIPT_METADATA: ""}
+        try:
+            module = torch.jit.load(str(artifact.path), map_location="cpu", _extra_files=extra)
+        except Exception as err:
+            raise ModelFormatError(f"{artifact.path}: not a loadable TorchScript file ({str(err).splitlines()[0][:200]})") from None
+        meta = None
+        if extra[TORCHSCRIPT_METADATA]:
+            try:
+                meta = ModelMetadata.from_dict(json.loads(extra[TORCHSCRIPT_METADATA]), str(artifact.path))
+            except json.JSONDecodeError as err:
+                raise ModelFormatError(f"{artifact.path}: embedded metadata is not valid JSON ({err})") from None
+        return cls(module.eval(), meta or artifact.metadata, options, scripted=True)
 
     @classmethod
     def from_model(cls, model, metadata: ModelMetadata, options: BackendOptions | None = None) -> "TorchBackend":
@@ -65,5 +92,7 @@ class TorchBackend(Backend):
 
         (x,) = feeds.values()
         with torch.inference_mode():
-            out = self.model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
-        return {k: v.float().cpu().numpy() for k, v in out.items()}
+            out = self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device))
+        if isinstance(out, dict):
+            return {k: v.float().cpu().numpy() for k, v in out.items()}
+        return {spec.name: v.float().cpu().numpy() for spec, v in zip(self.outputs, out)}

@@ -41,8 +41,10 @@ class Artifact:
 
 
 class Backend(ABC):
-    """One engine. `run` takes and returns float32 NCHW-terms arrays keyed by name; the backend owns its quirks
-    (layout transposes, (de)quantisation, output renaming) so that the rest of the pipeline never sees them."""
+    """One engine. `run` takes and returns float32 NCHW-terms arrays keyed by graph name; the backend owns its
+    engine's quirks (NHWC transposes, int8 (de)quantisation, output renaming/reordering) so that the rest of the
+    pipeline never sees them. Turning a model's output *layout* into the canonical dict is shared code
+    (runtime.layouts), since it depends on how the model was exported, not on the engine."""
 
     engine: ClassVar[str]
     formats: ClassVar[tuple[str, ...]]
@@ -50,6 +52,8 @@ class Backend(ABC):
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
     metadata: ModelMetadata
+    embedded_metadata: ModelMetadata | None = None  # what the file itself carries, if anything
+    exec_precision: str = "fp32"  # the precision the engine actually computes in
 
     @classmethod
     @abstractmethod
@@ -63,7 +67,7 @@ class Backend(ABC):
 
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run one batch. Returns the canonical raw outputs: boxes, scores, mask_coeffs, protos."""
+        """Run one batch: {input name: float32 NCHW} -> {output name: float32 array}."""
 
     def describe(self) -> str:
-        return f"{self.engine} ({', '.join(self.formats)})"
+        return f"{self.engine}/{self.exec_precision}"

@@ -14,10 +14,14 @@ from .base import Backend
 ENTRY_POINT_GROUP = "edgeseg.backends"
 
 # Engines that ship inside the runtime: name -> "module:Class" (filled as each backend lands).
-BUILTIN_BACKENDS: dict[str, str] = {}
+BUILTIN_BACKENDS: dict[str, str] = {
+    "onnxruntime": "edgeseg.runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
+    "openvino": "edgeseg.runtime.backends.openvino_backend:OpenVinoBackend",
+}
 
-# Engine order tried when neither the user nor a device profile names one.
-DEFAULT_PREFERENCE: tuple[str, ...] = ("torch",)
+# Engine order tried when neither the user nor a device profile names one: for .onnx, onnxruntime first
+# (exact FP32, small install), then OpenVINO.
+DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "torch")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ class Proto(nn.Module):
         return self.cv3(self.cv2(self.upsample(self.cv1(x))))
 
 
-def make_anchors(feats: list[torch.Tensor], strides: torch.Tensor, offset: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+def make_anchors(feats: list[torch.Tensor], strides: tuple[float, ...], offset: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
     """Anchor centres (N,2) in grid units and per-anchor strides (N,1), level by level."""
     points, stride_col = [], []
     dtype, device = feats[0].dtype, feats[0].device
@@ -74,12 +74,12 @@ class Segment(nn.Module):
         self.dfl = DFL(reg_max)
         self.proto = Proto(ch[0], npr, nm)
         self.cv4 = nn.ModuleList(nn.Sequential(Conv(x, c4, 3), Conv(c4, c4, 3), nn.Conv2d(c4, nm, 1)) for x in ch)
-        self.register_buffer("strides", torch.tensor([8.0, 16.0, 32.0][: self.nl]), persistent=False)
+        self.strides = (8.0, 16.0, 32.0)[: self.nl]  # python floats: exported graphs get constants, not .item() calls
         self.decode = True  # False: stop before the DFL (raw box logits), for graphs that decode on the host
 
     def bias_init(self) -> None:
         """Box bias 1.0; class bias so that initial scores are ~5 objects per 640 image (the YOLOv8 prior)."""
-        for box, cls, s in zip(self.cv2, self.cv3, self.strides.tolist()):
+        for box, cls, s in zip(self.cv2, self.cv3, self.strides):
             box[-1].bias.data[:] = 1.0
             cls[-1].bias.data[: self.nc] = math.log(5 / self.nc / (640 / s) ** 2)
 

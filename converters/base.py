@@ -1,0 +1,51 @@
+"""The exporter interface: each target says what it starts from and which options it supports."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.metadata import ModelMetadata
+
+from .options import ExportOptions
+
+
+@dataclass
+class ExportContext:
+    """What an exporter gets: the wrapped torch module (or an ONNX file), options, metadata and a work dir."""
+
+    module: object  # ExportWrapper (torch.nn.Module)
+    options: ExportOptions
+    metadata: ModelMetadata
+    workdir: Path
+    onnx_path: Path | None = None  # filled for exporters that start from ONNX
+
+
+class Exporter(ABC):
+    """One export target. `export` writes the artifact inside ctx.workdir and returns its path there."""
+
+    format: ClassVar[str]
+    source: ClassVar[str]  # "torch" or "onnx": what the conversion starts from
+    artifact_suffix: ClassVar[str]  # ".onnx", "_openvino_model", ...
+    supports_dynamic: ClassVar[bool] = True
+    supports_half: ClassVar[bool] = True
+    embeds_metadata: ClassVar[bool] = True
+    engine: ClassVar[str]  # the runtime engine that verifies the artifact
+
+    @classmethod
+    def check_options(cls, options: ExportOptions) -> None:
+        """Reject option combinations this target cannot honour (never change them silently)."""
+        if options.dynamic and not cls.supports_dynamic:
+            raise UsageError(f"--dynamic is not supported for {cls.format} exports")
+        if options.half and not cls.supports_half:
+            raise UsageError(f"--half is not supported for {cls.format} exports on this host")
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        return True, ""
+
+    @abstractmethod
+    def export(self, ctx: ExportContext) -> Path:
+        """Write the artifact (with embedded metadata where the format allows) under ctx.workdir."""

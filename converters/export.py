@@ -1,0 +1,102 @@
+"""Export orchestration: load the checkpoint, wrap it, convert in a temp dir, embed metadata, verify through the
+runtime, and only then move the artifact into place (never a half-written file at the final path)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeseg.runtime.errors import NotAvailableError, UsageError
+from edgeseg.runtime.metadata import ModelMetadata, sidecar_path
+
+from .base import ExportContext, Exporter
+from .options import ExportOptions
+from .registry import get_exporter
+from .verify import VerifyReport, verify_artifact
+from .wrapper import ExportWrapper
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    metadata: ModelMetadata
+    report: VerifyReport | None
+    size_bytes: int
+
+
+def _size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+
+
+def default_output(source: str, exporter: type[Exporter]) -> Path:
+    src = Path(source)
+    stem = src.stem if src.suffix else src.name
+    return (src.parent if src.suffix else Path.cwd()) / f"{stem}{exporter.artifact_suffix}"
+
+
+def _load_model(source):
+    """A checkpoint path or model name -> (SegmentationModel, ModelMetadata)."""
+    from edgeseg.trainer.checkpoint import load_checkpoint
+    from edgeseg.trainer.config import config_from_file, config_from_name
+    from edgeseg.trainer.model import build_model
+
+    if not isinstance(source, (str, Path)):
+        return source.model, source.metadata
+    path = Path(source)
+    if path.is_file() and path.suffix.lower() in (".pt", ".pth"):
+        loaded = load_checkpoint(path)
+        return loaded.model, loaded.metadata
+    if path.suffix.lower() in (".pt", ".pth"):
+        raise UsageError(f"{path}: no such checkpoint file")
+    cfg = config_from_file(path) if path.is_file() else config_from_name(str(source))
+    return build_model(cfg), ModelMetadata(names={i: str(i) for i in range(cfg.nc)}, architecture=cfg.to_dict())
+
+
+def _publish(artifact: Path, final: Path, meta: ModelMetadata) -> None:
+    """Sidecar first, artifact last, each by rename: readers see no artifact or a complete one."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staged_sidecar = meta.write_sidecar(artifact)
+    if final.exists():
+        shutil.rmtree(final) if final.is_dir() else final.unlink()
+    if artifact.is_dir():
+        os.replace(artifact, final)
+    else:
+        os.replace(staged_sidecar, sidecar_path(final))
+        os.replace(artifact, final)
+
+
+def export(source, options: ExportOptions, progress=None) -> ExportResult:
+    """Export `source` (checkpoint path, model name, or a LoadedModel) per `options`; returns the final path."""
+    say = progress or (lambda msg: None)
+    exporter_cls = get_exporter(options.format)
+    exporter_cls.check_options(options)
+    ok, why = exporter_cls.available()
+    if not ok:
+        raise NotAvailableError(f"cannot export {options.format}: {why}")
+    model, base_meta = _load_model(source)
+    final = Path(options.output) if options.output else default_output(str(source), exporter_cls)
+    meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
+                               layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version)
+    wrapper = ExportWrapper(model, options.layout)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".edgeseg-export-", dir=final.parent) as tmp:
+        ctx = ExportContext(wrapper, options, meta, Path(tmp))
+        if exporter_cls.source == "onnx":
+            say("tracing to ONNX")
+            onnx_opts = dataclasses.replace(options, format="onnx", half=False)
+            onnx_dir = Path(tmp) / "onnx"
+            onnx_dir.mkdir()
+            ctx.onnx_path = get_exporter("onnx")().export(dataclasses.replace(ctx, options=onnx_opts, workdir=onnx_dir))
+        say(f"converting to {options.format}")
+        artifact = exporter_cls().export(ctx)
+        meta.write_sidecar(artifact)
+        report = None
+        if options.verify:
+            say("verifying against the PyTorch model")
+            report = verify_artifact(artifact, model, exporter_cls.engine, options.precision, options.imgsz,
+                                     options.batch, options.dynamic)
+        _publish(artifact, final, meta)
+    return ExportResult(final, meta, report, _size(final))

@@ -1,0 +1,25 @@
+"""Export targets by format name; modules are imported only when their target is asked for."""
+from __future__ import annotations
+
+import importlib
+
+from edgeseg.runtime.errors import UsageError
+
+from .base import Exporter
+
+EXPORTERS: dict[str, str] = {
+    "torchscript": "edgeseg.converters.torchscript:TorchScriptExporter",
+    "onnx": "edgeseg.converters.onnx_export:OnnxExporter",
+    "openvino": "edgeseg.converters.openvino_export:OpenVinoExporter",
+}
+
+
+def export_formats() -> list[str]:
+    return list(EXPORTERS)
+
+
+def get_exporter(fmt: str) -> type[Exporter]:
+    if fmt not in EXPORTERS:
+        raise UsageError(f"unknown export format '{fmt}' (available: {', '.join(EXPORTERS)})")
+    module_name, _, attr = EXPORTERS[fmt].partition(":")
+    return getattr(importlib.import_module(module_name), attr)

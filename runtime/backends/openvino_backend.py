@@ -1,0 +1,105 @@
+"""OpenVINO engine for IR directories/files and .onnx files; device names (CPU, GPU, NPU, AUTO) pass through.
+
+Precision is explicit: an FP32 artifact runs in f32 unless bf16/fp16 execution is asked for. (OpenVINO's own
+default on CPUs with AVX512-BF16, like this one, is bf16, which moves boxes by ~2 px without saying so.)
+"""
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import ModelFormatError, NotAvailableError, UsageError
+from ..foreign import from_ultralytics, is_ultralytics_metadata
+from ..metadata import ModelMetadata
+from .base import Artifact, Backend, BackendOptions, TensorSpec
+
+RT_INFO_KEY = "edgeseg_metadata"
+PRECISION_HINTS = {None: "f32", "fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+
+
+def model_file(path: Path) -> Path:
+    """The .xml (or .onnx) to read, given an IR directory or a file."""
+    if path.is_dir():
+        xmls = sorted(path.glob("*.xml"))
+        if len(xmls) != 1:
+            raise ModelFormatError(f"{path}: an OpenVINO model directory must hold exactly one .xml (found {len(xmls)})")
+        return xmls[0]
+    return path
+
+
+def _dims(partial_shape) -> tuple[int | None, ...]:
+    return tuple(d.get_length() if d.is_static else None for d in partial_shape)
+
+
+class OpenVinoBackend(Backend):
+    engine = "openvino"
+    formats = ("openvino", "onnx")
+
+    def __init__(self, artifact: Artifact, options: BackendOptions):
+        import openvino as ov
+
+        if options.exec_precision not in PRECISION_HINTS:
+            raise UsageError(f"openvino: --exec-precision must be fp32, bf16 or fp16, got {options.exec_precision}")
+        core = ov.Core()
+        device = (options.device or "CPU").upper()
+        present = core.available_devices
+        if device.split(".")[0] not in ("AUTO", "MULTI", "HETERO") and device.split(".")[0] not in {d.split(".")[0] for d in present}:
+            raise NotAvailableError(f"openvino: device '{device}' is not present here (available: {', '.join(present)})")
+        path = model_file(Path(artifact.path))
+        try:
+            model = core.read_model(str(path))
+        except Exception as err:
+            raise ModelFormatError(f"{path}: OpenVINO cannot read this model ({str(err).splitlines()[0][:300]})") from None
+        self.embedded_metadata = self._embedded(model, path)
+        config = {"PERFORMANCE_HINT": "LATENCY"}
+        if device.startswith("CPU"):
+            config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[options.exec_precision]
+        if options.threads:
+            config["INFERENCE_NUM_THREADS"] = int(options.threads)
+        self.compiled = core.compile_model(model, device, config)
+        self.exec_precision = options.exec_precision or "fp32"
+        self.inputs = [TensorSpec(p.get_any_name(), _dims(p.get_partial_shape())) for p in model.inputs]
+        self.outputs = [TensorSpec(p.get_any_name(), _dims(p.get_partial_shape())) for p in model.outputs]
+        self._local = threading.local()
+
+    @staticmethod
+    def _embedded(model, path: Path) -> ModelMetadata | None:
+        if model.has_rt_info(RT_INFO_KEY):
+            try:
+                return ModelMetadata.from_dict(json.loads(model.get_rt_info(RT_INFO_KEY).astype(str)), str(path))
+            except json.JSONDecodeError as err:
+                raise ModelFormatError(f"{path}: embedded edgeseg metadata is not valid JSON ({err})") from None
+        foreign = path.parent / "metadata.yaml"  # what the reference writes beside its IR
+        if foreign.is_file():
+            try:
+                data = yaml.safe_load(foreign.read_text())
+            except yaml.YAMLError as err:
+                raise ModelFormatError(f"{foreign}: unreadable ({err})") from None
+            if isinstance(data, dict) and is_ultralytics_metadata(data):
+                return from_ultralytics(data, str(foreign))
+        return None
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            return False, "openvino is not installed (pip install 'edgeseg[openvino]')"
+        return True, ""
+
+    @classmethod
+    def load(cls, artifact: Artifact, options: BackendOptions) -> "OpenVinoBackend":
+        return cls(artifact, options)
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        request = getattr(self._local, "request", None)
+        if request is None:  # one infer request per thread: requests are not thread-safe, the compiled model is
+            request = self._local.request = self.compiled.create_infer_request()
+        (x,) = feeds.values()
+        result = request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        return {spec.name: np.asarray(result[port], dtype=np.float32)
+                for spec, port in zip(self.outputs, self.compiled.outputs)}
