@@ -15,9 +15,12 @@ COCO8 = SHARED / "datasets" / "coco8-seg"
 COCO200 = SHARED / "datasets" / "coco200-seg"
 
 # Random-init weights detect nothing at conf 0.25 (the class prior keeps scores near 1e-4). The seeded test
-# model gets random class-head weights around a -3.5 bias (tests/helpers/models.py), so its scores vary with the image; tests that
-# compare predictions use this conf so that the compared sets are non-empty (each test asserts that too).
-LOW_CONF = 0.15
+# model (tests/helpers/models.py) has BN statistics estimated on synthetic photos and random class/box heads,
+# so its scores vary smoothly with the image (top ~0.7). Prediction-level comparisons use this conf and keep
+# the best MAX_DET per image: enough instances to compare (each test asserts > 0), without the few-pixel
+# masks of the lowest-scoring ones, whose IoU is dominated by single pixels.
+LOW_CONF = 0.3
+MAX_DET = 50
 
 
 def _require(path: Path) -> Path:

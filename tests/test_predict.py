@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import edgeseg  # noqa: E402
-from conftest import LOW_CONF  # noqa: E402
+from conftest import LOW_CONF, MAX_DET  # noqa: E402
 from edgeseg.cli import main  # noqa: E402
 from edgeseg.runtime.letterbox import letterbox, to_input_tensor  # noqa: E402
 from edgeseg.runtime.metadata import ModelMetadata  # noqa: E402
@@ -30,7 +30,7 @@ def predictor(seeded_model):
 
 
 def test_predict_on_coco8_is_non_empty_and_well_formed(predictor, coco8):
-    results = predictor.predict(coco8 / "images" / "val", conf=LOW_CONF)
+    results = predictor.predict(coco8 / "images" / "val", conf=LOW_CONF, max_det=MAX_DET)
     assert len(results) == 4
     assert sum(len(r) for r in results) > 0
     for r in results:
@@ -44,14 +44,14 @@ def test_predict_on_coco8_is_non_empty_and_well_formed(predictor, coco8):
 def test_pipeline_equals_manual_composition(predictor, seeded_model, coco8):
     """Predictor = shared letterbox (rect) -> model -> shared postprocess, nothing else."""
     path = sorted((coco8 / "images" / "val").iterdir())[0]
-    (res,) = predictor.predict(str(path), conf=LOW_CONF)
+    (res,) = predictor.predict(str(path), conf=LOW_CONF, max_det=MAX_DET)
     image = read_image(path)
     boxed, info = letterbox(image, 640, rect=True)
     fused = type(seeded_model)(seeded_model.cfg)
     fused.load_state_dict(seeded_model.state_dict())
     with torch.no_grad():
         raw = {k: v.numpy() for k, v in fused.eval().fuse()(torch.from_numpy(to_input_tensor([boxed]))).items()}
-    (ref,) = postprocess(raw, [info], NAMES, PostprocessConfig(conf=LOW_CONF))
+    (ref,) = postprocess(raw, [info], NAMES, PostprocessConfig(conf=LOW_CONF, max_det=MAX_DET))
     assert len(res) == len(ref) > 0
     np.testing.assert_allclose(res.boxes, ref.boxes, atol=1e-3)
     np.testing.assert_array_equal(res.class_ids, ref.class_ids)
@@ -64,7 +64,7 @@ def test_imported_checkpoint_predicts_like_the_source_model(seeded_model, coco8,
     ref_pred = Predictor(TorchBackend.from_model(rounded, ModelMetadata(names=NAMES, dynamic=True)))
     model = edgeseg.Model(path)
     src = coco8 / "images" / "val"
-    got, ref = model.predict(src, conf=LOW_CONF), ref_pred.predict(src, conf=LOW_CONF)
+    got, ref = model.predict(src, conf=LOW_CONF, max_det=MAX_DET), ref_pred.predict(src, conf=LOW_CONF, max_det=MAX_DET)
     compared = 0
     for a, b in zip(got, ref):
         assert len(a) == len(b)
@@ -80,16 +80,16 @@ def test_edgeseg_checkpoint_via_facade_and_load(seeded_model, tmp_path, coco8):
     path = save_checkpoint(tmp_path / "m.pt", seeded_model, NAMES, imgsz=640)
     model = edgeseg.load(path)
     assert model.names == NAMES and model.predictor.backend.engine == "torch"
-    results = model(coco8 / "images" / "val" / "000000000036.jpg", conf=LOW_CONF)
+    results = model(coco8 / "images" / "val" / "000000000036.jpg", conf=LOW_CONF, max_det=MAX_DET)
     assert len(results) == 1 and len(results[0]) > 0
-    stream = model.predict(coco8 / "images" / "val", stream=True, conf=LOW_CONF)
+    stream = model.predict(coco8 / "images" / "val", stream=True, conf=LOW_CONF, max_det=MAX_DET)
     assert sum(1 for _ in stream) == 4
 
 
 def test_cli_predict_writes_overlays_and_coco_json(seeded_model, tmp_path, coco8, capsys):
     pycocotools = pytest.importorskip("pycocotools.coco")
     ckpt = save_checkpoint(tmp_path / "m.pt", seeded_model, NAMES)
-    code = main(["predict", f"model={ckpt}", f"source={coco8 / 'images' / 'val'}", f"conf={LOW_CONF}",
+    code = main(["predict", f"model={ckpt}", f"source={coco8 / 'images' / 'val'}", f"conf={LOW_CONF}", f"max_det={MAX_DET}",
                  f"project={tmp_path / 'runs'}", "name=exp", "save_txt=True"])
     assert code == 0
     out = tmp_path / "runs" / "exp"
@@ -128,5 +128,5 @@ def test_video_source_streams_every_frame(seeded_model, tmp_path):
         writer.write(np.full((128, 160, 3), i * 20, np.uint8))
     writer.release()
     pred = Predictor(TorchBackend.from_model(seeded_model, ModelMetadata(names=NAMES, dynamic=True)))
-    frames = [r.frame_index for r in pred.stream(video, imgsz=160, conf=LOW_CONF)]
+    frames = [r.frame_index for r in pred.stream(video, imgsz=160, conf=LOW_CONF, max_det=MAX_DET)]
     assert frames == list(range(12))

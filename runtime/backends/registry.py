@@ -58,24 +58,26 @@ def get_backend_class(engine: str) -> type[Backend]:
     return getattr(module, attr)
 
 
+def _probe(name: str, fmt: str) -> Probe:
+    if name not in _declared():
+        return Probe(name, False, False, "not a known backend")
+    try:
+        cls = get_backend_class(name)
+    except NotAvailableError as err:
+        return Probe(name, False, False, str(err))
+    runs = fmt in cls.formats
+    ok, reason = cls.available() if runs else (False, f"does not run '{fmt}' artifacts")
+    return Probe(name, runs, ok, reason)
+
+
+def _order(preference: tuple[str, ...] | None) -> list[str]:
+    names = list(preference or DEFAULT_PREFERENCE)
+    return names + [n for n in engine_names() if n not in names]
+
+
 def probe_all(fmt: str, preference: tuple[str, ...] | None = None) -> list[Probe]:
     """Every engine in preference order (then the rest), with whether it runs `fmt` here and why not."""
-    names = list(preference or DEFAULT_PREFERENCE)
-    names += [n for n in engine_names() if n not in names]
-    probes = []
-    for name in names:
-        if name not in _declared():
-            probes.append(Probe(name, False, False, "not a known backend"))
-            continue
-        try:
-            cls = get_backend_class(name)
-        except NotAvailableError as err:
-            probes.append(Probe(name, False, False, str(err)))
-            continue
-        runs = fmt in cls.formats
-        ok, reason = cls.available() if runs else (False, f"does not run '{fmt}' artifacts")
-        probes.append(Probe(name, runs, ok, reason))
-    return probes
+    return [_probe(name, fmt) for name in _order(preference)]
 
 
 def select_backend(fmt: str, forced: str | None = None, preference: tuple[str, ...] | None = None) -> type[Backend]:
@@ -88,9 +90,11 @@ def select_backend(fmt: str, forced: str | None = None, preference: tuple[str, .
         if not ok:
             raise NotAvailableError(f"backend '{forced}' is not available: {reason}")
         return cls
-    probes = probe_all(fmt, preference)
-    for probe in probes:
+    probes = []
+    for name in _order(preference):  # lazily: engines after the chosen one are never imported
+        probe = _probe(name, fmt)
         if probe.runs_format and probe.available:
             return get_backend_class(probe.engine)
+        probes.append(probe)
     tried = "; ".join(f"{p.engine}: {p.reason}" for p in probes if p.runs_format) or "no engine runs this format"
     raise NotAvailableError(f"no available backend for '{fmt}' artifacts ({tried})")
