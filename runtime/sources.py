@@ -68,22 +68,48 @@ def _expand_path_source(source: str) -> list[Path] | None:
     return [path]
 
 
-def iter_video(path: str | Path) -> Iterator[Frame]:
-    """Frames of a video file, one at a time (memory stays flat)."""
-    cap = cv2.VideoCapture(str(path))
+STREAM_PREFIXES = ("rtsp://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+STREAM_TIMEOUT_MS = 10000  # open and read timeouts for network streams: a dead stream never hangs the process
+
+
+def _open_capture(source: str | int) -> cv2.VideoCapture:
+    if isinstance(source, int):
+        return cv2.VideoCapture(source)
+    if source.lower().startswith(STREAM_PREFIXES):
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, STREAM_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, STREAM_TIMEOUT_MS]
+        return cv2.VideoCapture(source, cv2.CAP_ANY, params)
+    return cv2.VideoCapture(source)
+
+
+def iter_video(source: str | Path | int, warn=None) -> Iterator[Frame]:
+    """Frames of a video file, webcam (index) or network stream, one at a time (memory stays flat).
+
+    A file ends quietly at its last frame; a live source that stops delivering frames is reported via `warn`.
+    """
+    name = f"webcam{source}" if isinstance(source, int) else str(source)
+    cap = _open_capture(source if isinstance(source, int) else str(source))
     if not cap.isOpened():
-        raise UsageError(f"{path}: cannot open video")
+        what = "webcam" if isinstance(source, int) else "stream" if name.lower().startswith(STREAM_PREFIXES) else "video"
+        raise UsageError(f"{name}: cannot open {what}")
     fps = cap.get(cv2.CAP_PROP_FPS) or None
+    live = isinstance(source, int) or name.lower().startswith(STREAM_PREFIXES)
     try:
         index = 0
         while True:
             ok, image = cap.read()
             if not ok:
+                if live and warn:
+                    warn(f"{name}: stream ended or dropped after {index} frames")
                 break
-            yield Frame(image, str(path), index, fps)
+            yield Frame(image, name, index, fps)
             index += 1
     finally:
         cap.release()
+
+
+def _from_pil(image) -> np.ndarray:
+    rgb = np.asarray(image.convert("RGB"))
+    return np.ascontiguousarray(rgb[..., ::-1])
 
 
 def iter_source(source, skip_bad: bool = True, warn=None) -> Iterator[Frame]:
@@ -96,13 +122,22 @@ def iter_source(source, skip_bad: bool = True, warn=None) -> Iterator[Frame]:
             raise UsageError(f"an array source must be HxWx3 uint8 BGR, got {source.shape} {source.dtype}")
         yield Frame(source, "array0")
         return
+    if hasattr(source, "convert") and hasattr(source, "size"):  # a PIL image (RGB) without importing PIL
+        yield Frame(_from_pil(source), getattr(source, "filename", "") or "pil0")
+        return
     if isinstance(source, (list, tuple)):
         for item in source:
             yield from iter_source(item, skip_bad, warn)
         return
+    if isinstance(source, int) or (isinstance(source, str) and source.isdigit()):
+        yield from iter_video(int(source), warn)
+        return
+    if isinstance(source, str) and source.lower().startswith(STREAM_PREFIXES):
+        yield from iter_video(source, warn)
+        return
     files = _expand_path_source(str(source))
     if files is None:
-        yield from iter_video(source)
+        yield from iter_video(source, warn)
         return
     for i, file in enumerate(files):
         try:
@@ -114,9 +149,11 @@ def iter_source(source, skip_bad: bool = True, warn=None) -> Iterator[Frame]:
 
 
 def count_images(source) -> int | None:
-    """How many frames a source will give, when that is known up front (None for videos and arrays)."""
-    if isinstance(source, np.ndarray):
+    """How many frames a source will give, when that is known up front (None for videos and streams)."""
+    if isinstance(source, np.ndarray) or hasattr(source, "convert"):
         return 1
+    if isinstance(source, int) or (isinstance(source, str) and (source.isdigit() or source.lower().startswith(STREAM_PREFIXES))):
+        return None
     if isinstance(source, (list, tuple)):
         counts = [count_images(s) for s in source]
         return None if None in counts else sum(counts)

@@ -61,3 +61,36 @@ def synthetic_data(tmp_path_factory) -> Path:
 @pytest.fixture()
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+# Exported artifacts shared by the runtime and export tests (each export takes seconds, so each is made once).
+IMGSZ = 320
+NAMES = {i: f"c{i}" for i in range(80)}
+SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript"}
+
+
+@pytest.fixture(scope="session")
+def checkpoint(seeded_model, tmp_path_factory):
+    from edgeseg.trainer.checkpoint import save_checkpoint
+
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", seeded_model, NAMES, imgsz=IMGSZ)
+
+
+@pytest.fixture(scope="session")
+def artifacts(checkpoint, tmp_path_factory):
+    """artifacts(fmt, **export_options) -> ExportResult, cached per session."""
+    pytest.importorskip("onnx", reason="export toolchain not installed (pip install 'edgeseg[export]')")
+    from edgeseg.converters.export import export
+    from edgeseg.converters.options import ExportOptions
+
+    out, cache = tmp_path_factory.mktemp("artifacts"), {}
+
+    def get(fmt: str, **kw):
+        key = (fmt, tuple(sorted(kw.items())))
+        if key not in cache:
+            name = "_".join([fmt] + [f"{k}{v}" for k, v in sorted(kw.items())])
+            options = ExportOptions(format=fmt, imgsz=(IMGSZ, IMGSZ), output=out / f"{name}{SUFFIX[fmt]}", **kw)
+            cache[key] = export(checkpoint, options)
+        return cache[key]
+
+    return get

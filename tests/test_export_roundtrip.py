@@ -18,12 +18,10 @@ from edgeseg.converters.options import ExportOptions  # noqa: E402
 from edgeseg.runtime.backends import probe_all  # noqa: E402
 from edgeseg.runtime.metadata import ModelMetadata  # noqa: E402
 from edgeseg.runtime.predictor import Predictor  # noqa: E402
-from edgeseg.trainer.checkpoint import save_checkpoint  # noqa: E402
 from edgeseg.trainer.torch_backend import TorchBackend  # noqa: E402
 from helpers.parity import compare  # noqa: E402
 
-IMGSZ = 320
-NAMES = {i: f"c{i}" for i in range(80)}
+from conftest import IMGSZ, NAMES  # noqa: E402
 # (format, export kwargs, engine, precision)
 CASES = {
     "onnx-ort": ("onnx", {}, "onnxruntime", "fp32"),
@@ -34,7 +32,6 @@ CASES = {
     "openvino-fp16": ("openvino", {"half": True}, "openvino", "fp16"),
     "onnx-ultralytics-layout": ("onnx", {"layout": "ultralytics"}, "onnxruntime", "fp32"),
 }
-SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript"}
 # (box px, mask IoU, share of reference instances that must agree). FP32 must reproduce every instance.
 # FP16 bound, documented: >= 65% of instances within 3 px and mask IoU 0.9. The seeded test model has unusually
 # large activations (protos up to ~17, boxes up to ~580 px), so FP16 rounding moves raw boxes by up to ~5 px and
@@ -44,26 +41,6 @@ BOUNDS = {"fp32": (1.0, 0.99, 1.0), "fp16": (3.0, 0.9, 0.65)}
 
 def engine_ok(engine: str, fmt: str) -> bool:
     return any(p.engine == engine and p.available for p in probe_all(fmt))
-
-
-@pytest.fixture(scope="module")
-def checkpoint(seeded_model, tmp_path_factory):
-    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.pt", seeded_model, NAMES, imgsz=IMGSZ)
-
-
-@pytest.fixture(scope="module")
-def artifacts(checkpoint, tmp_path_factory):
-    """Each distinct export once per module (exports take seconds)."""
-    out, cache = tmp_path_factory.mktemp("artifacts"), {}
-
-    def get(fmt: str, **kw):
-        key = (fmt, tuple(sorted(kw.items())))
-        if key not in cache:
-            name = "_".join([fmt] + [f"{k}{v}" for k, v in sorted(kw.items())])
-            cache[key] = export(checkpoint, ExportOptions(format=fmt, imgsz=(IMGSZ, IMGSZ), output=out / f"{name}{SUFFIX[fmt]}", **kw))
-        return cache[key]
-
-    return get
 
 
 @pytest.fixture(scope="module")
