@@ -13,12 +13,13 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 
 
 def timed(model, image, imgsz: int, runs: int, conf: float) -> dict:
+    max_det = int(os.environ.get("EDGESEG_BENCH_MAX_DET", "300"))
     for _ in range(5):
-        model.predict(image, imgsz=imgsz, conf=conf, verbose=False)
+        model.predict(image, imgsz=imgsz, conf=conf, max_det=max_det, verbose=False)
     walls, speeds, dets = [], [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        res = model.predict(image, imgsz=imgsz, conf=conf, verbose=False)[0]
+        res = model.predict(image, imgsz=imgsz, conf=conf, max_det=max_det, verbose=False)[0]
         walls.append((time.perf_counter() - t0) * 1000)
         speeds.append(res.speed)
         dets.append(len(res.boxes))

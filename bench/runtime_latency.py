@@ -5,7 +5,8 @@ in the same invocation on the same weights with its default ONNX export, and rat
 Usage: .venv/bin/python bench/runtime_latency.py [--model ckpt.pt] [--image photo.jpg] [--runs 30]
            [--sizes 640 320] [--conf 0.3] [--reference-python /path/to/ref-venv/bin/python]
 Without --model it uses edgeseg.trainer.seeded weights (BN statistics from synthetic photos, random heads), which
-give ~10-50 detections per photo at conf 0.3, so mask post-processing is measured under load.
+score many regions of a photo; --max-det (default 20) keeps a realistic number of instances per image for both
+tools, so mask post-processing is measured under the load the reference's users see.
 """
 from __future__ import annotations
 
@@ -25,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGE = ROOT.parent / "shared" / "datasets" / "coco200-seg" / "images" / "val" / "000000001000.jpg"
 
 
-def measure(predictor, image, imgsz, runs: int, conf: float) -> dict:
-    kw = dict(conf=conf) if imgsz is None else dict(conf=conf, imgsz=imgsz)
+def measure(predictor, image, imgsz, runs: int, conf: float, max_det: int) -> dict:
+    kw = dict(conf=conf, max_det=max_det) if imgsz is None else dict(conf=conf, max_det=max_det, imgsz=imgsz)
     for _ in range(5):
         predictor.predict(image, **kw)
     rows, dets, shapes = [], [], set()
@@ -61,11 +62,11 @@ def build_artifacts(ckpt: Path, out: Path, imgsz: int) -> dict[str, tuple[Path, 
     }
 
 
-def run_reference(python: str, ckpt_model, image: Path, out: Path, runs: int, sizes, conf: float) -> dict:
+def run_reference(python: str, ckpt_model, image: Path, out: Path, runs: int, sizes, conf: float, max_det: int) -> dict:
     weights = out / "weights.npz"
     np.savez(weights, **{k: v.numpy() for k, v in ckpt_model.state_dict().items()})
     cmd = [python, str(ROOT / "bench" / "reference_side.py"), str(weights), str(image), str(out), str(runs), *map(str, sizes)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={"EDGESEG_BENCH_CONF": str(conf), "YOLO_OFFLINE": "1",
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={"EDGESEG_BENCH_CONF": str(conf), "EDGESEG_BENCH_MAX_DET": str(max_det), "YOLO_OFFLINE": "1",
                                                                        "PATH": "/usr/bin:/bin", "HOME": str(out)}, timeout=3000)
     for line in proc.stdout.splitlines():
         if line.startswith("REFERENCE_JSON "):
@@ -80,6 +81,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--sizes", type=int, nargs="+", default=[640, 320])
     parser.add_argument("--conf", type=float, default=0.3)
+    parser.add_argument("--max-det", type=int, default=20, help="detections kept per image (both tools)")
     parser.add_argument("--reference-python")
     args = parser.parse_args()
     from edgeseg.trainer.checkpoint import load_checkpoint, save_checkpoint
@@ -91,14 +93,16 @@ def main() -> None:
         out = Path(tmp)
         ckpt = args.model or save_checkpoint(out / "seeded.pt", make_seeded_model(), {i: str(i) for i in range(80)})
         model = load_checkpoint(ckpt).model
-        reference = run_reference(args.reference_python, model, args.image, out, args.runs, args.sizes, args.conf) \
+        reference = run_reference(args.reference_python, model, args.image, out, args.runs, args.sizes, args.conf,
+                                  args.max_det) \
             if args.reference_python else {}
         print(f"{'imgsz':>5} {'format / engine':38s} {'pre':>6} {'infer':>7} {'post':>6} {'total':>7} {'dets':>5}")
         for imgsz in args.sizes:
             ours = {}
             for name, (path, engine, opts) in build_artifacts(Path(ckpt), out, imgsz).items():
                 predictor = rt.load(path, backend=engine, options=opts)
-                m = ours[name] = measure(predictor, image, imgsz if "rect" in name else None, args.runs, args.conf)
+                m = ours[name] = measure(predictor, image, imgsz if "rect" in name else None, args.runs, args.conf,
+                                         args.max_det)
                 print(f"{imgsz:>5} {name:38s} {m['preprocess']:6.2f} {m['inference']:7.2f} {m['postprocess']:6.2f} "
                       f"{m['total']:7.2f} {m['detections']:5.0f}")
             for key, label in ((f"pt-{imgsz}", "reference .pt (defaults)"), (f"onnx-{imgsz}", "reference ONNX (defaults)")):

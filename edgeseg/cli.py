@@ -98,10 +98,33 @@ def train(ctx: typer.Context) -> None:
     _not_yet("train")
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def val(ctx: typer.Context) -> None:
-    """Validate a model on a dataset (not available yet)."""
-    _not_yet("val")
+@app.command()
+def val(
+    model: str = typer.Option(..., help="Checkpoint (.pt) or exported artifact to validate."),
+    data: Path = typer.Option(..., help="Dataset data.yaml."),
+    split: str = typer.Option("val", help="Split to score (val, test, train)."),
+    imgsz: Optional[int] = typer.Option(None, help="Inference size (default: the model's own)."),
+    conf: float = typer.Option(0.001, help="Confidence threshold (low, as COCO evaluation expects)."),
+    iou: float = typer.Option(0.7, help="NMS IoU threshold."),
+    max_det: int = typer.Option(300, help="Maximum detections per image."),
+    save_json: bool = typer.Option(False, help="Write COCO results JSON (category ids as in the dataset's json)."),
+    gt: str = typer.Option("auto", help="Ground truth: auto (the dataset's COCO json if it ships one, else labels), "
+                                        "coco, or labels."),
+    backend: Optional[str] = typer.Option(None, help="Force an inference engine."),
+    device: str = typer.Option("cpu", help="Device passed to the engine."),
+    exec_precision: Optional[str] = typer.Option(None, help="fp32, bf16 or fp16 where the engine offers a choice."),
+    project: Path = typer.Option(Path("runs/val"), help="Parent directory of run directories."),
+    name: str = typer.Option("exp", help="Run directory name."),
+    exist_ok: bool = typer.Option(False, help="Reuse the run directory."),
+) -> None:
+    """Box and mask mAP50, mAP75, mAP50-95, precision, recall (COCO-exact) of a checkpoint or artifact."""
+    from edgeseg.cli_val import run_val
+    from edgeseg.runtime.backends import BackendOptions
+
+    if gt not in ("auto", "coco", "labels"):
+        raise typer.BadParameter("--gt must be auto, coco or labels")
+    run_val(model, data, split, imgsz, backend, BackendOptions(device=device, exec_precision=exec_precision),
+            (project, name, exist_ok), save_json, gt, dict(conf=conf, iou=iou, max_det=max_det))
 
 
 @app.command()

@@ -85,8 +85,12 @@ class Model:
 
     __call__ = predict
 
-    def val(self, **kwargs: Any):
-        raise NotAvailableError("Model.val is not available yet in this edgeseg version (validation lands with the trainer)")
+    def val(self, data: str | Path, split: str = "val", imgsz: int | None = None, save_json: str | Path | None = None,
+            **kwargs: Any):
+        """COCO-exact box/mask metrics: `m.val(data="d.yaml").seg.map` like the reference's metrics object."""
+        from edgeseg.runtime.validate import validate
+
+        return validate(self.predictor, data, split, imgsz=imgsz, save_json=save_json, **kwargs)
 
     def train(self, **kwargs: Any):
         raise NotAvailableError("Model.train is not available yet in this edgeseg version (the trainer is not released)")

@@ -12,6 +12,7 @@ import math
 import cv2
 import numpy as np
 
+from .instance_masks import InstanceMasks
 from .letterbox import LetterboxInfo
 
 
@@ -38,17 +39,19 @@ def assemble_masks(
     boxes_orig: np.ndarray,
     info: LetterboxInfo,
     threshold: float = 0.5,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(K,H,W) boolean masks in original pixels, each cropped to its box, and (K,) flags: mask not empty.
+) -> tuple[InstanceMasks, np.ndarray]:
+    """K boolean masks in original pixels, each cropped to its box (stored as box-sized crops), and (K,) flags:
+    mask not empty.
 
     protos: (nm, ph, pw) for this image; coeffs: (K, nm); boxes_orig: (K,4) xyxy original pixels.
     sigmoid(logit) > threshold is evaluated as logit > log(t/(1-t)), so no sigmoid is computed.
     """
     h, w = info.orig_shape
-    masks = np.zeros((len(coeffs), h, w), dtype=bool)
+    windows = np.zeros((len(coeffs), 4), dtype=np.int64)
+    crops = [np.zeros((0, 0), dtype=bool)] * len(coeffs)
     nonempty = np.zeros(len(coeffs), dtype=bool)
     if not len(coeffs):
-        return masks, nonempty
+        return InstanceMasks((h, w), windows, crops), nonempty
     nm, ph, pw = protos.shape
     ratio_x, ratio_y = info.input_shape[1] / pw, info.input_shape[0] / ph
     cut = math.log(threshold / (1 - threshold)) if 0 < threshold < 1 else (-math.inf if threshold <= 0 else math.inf)
@@ -65,6 +68,6 @@ def assemble_masks(
         affine = np.array([[ax, 0.0, bx], [0.0, ay, by]], dtype=np.float64)
         region = cv2.warpAffine(logits, affine, (xe - xs, ye - ys), flags=flags, borderMode=cv2.BORDER_REPLICATE)
         inside = region > cut
-        masks[k, ys:ye, xs:xe] = inside
+        windows[k], crops[k] = (ys, ye, xs, xe), inside
         nonempty[k] = inside.any()
-    return masks, nonempty
+    return InstanceMasks((h, w), windows, crops), nonempty

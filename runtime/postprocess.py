@@ -89,12 +89,12 @@ def postprocess_one(
     protos = np.asarray(raw["protos"][index], dtype=np.float32)
     masks, nonempty = assemble_masks(protos, coeffs, boxes, info, cfg.mask_threshold)
     if cfg.drop_empty and not nonempty.all():
-        boxes, conf, cls, masks = boxes[nonempty], conf[nonempty], cls[nonempty], masks[nonempty]
+        boxes, conf, cls, masks = boxes[nonempty], conf[nonempty], cls[nonempty], masks.select(nonempty)
     return Results(
         boxes=boxes.astype(np.float32),
         scores=conf.astype(np.float32),
         class_ids=cls.astype(np.int64),
-        masks=masks,
+        instance_masks=masks,
         names=names,
         orig_shape=info.orig_shape,
     )

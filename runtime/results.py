@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from . import rle
+from .instance_masks import InstanceMasks
 
 PALETTE = np.array(
     [(56, 56, 255), (151, 157, 255), (31, 112, 255), (29, 178, 255), (49, 210, 207), (10, 249, 72),
@@ -31,12 +32,15 @@ def mask_to_polygons(mask: np.ndarray, min_points: int = 3) -> list[np.ndarray]:
 
 @dataclass
 class Results:
-    """Detections for one image: boxes (N,4) xyxy, scores (N,), class_ids (N,), masks (N,H,W) bool."""
+    """Detections for one image: boxes (N,4) xyxy, scores (N,), class_ids (N,), masks (N,H,W) bool.
+
+    Masks are held compactly (`instance_masks`, box-sized crops); `.masks` builds the full array on first use.
+    """
 
     boxes: np.ndarray
     scores: np.ndarray
     class_ids: np.ndarray
-    masks: np.ndarray
+    instance_masks: InstanceMasks
     names: dict[int, str]
     orig_shape: tuple[int, int]
     path: str | None = None
@@ -50,12 +54,16 @@ class Results:
         return len(self.scores)
 
     @property
+    def masks(self) -> np.ndarray:
+        return self.instance_masks.full()
+
+    @property
     def class_names(self) -> list[str]:
         return [self.names.get(int(c), str(int(c))) for c in self.class_ids]
 
     def polygons(self) -> list[list[np.ndarray]]:
         """Per instance, its outer contours in original pixels."""
-        return [mask_to_polygons(m) for m in self.masks]
+        return [mask_to_polygons(self.instance_masks.one(k)) for k in range(len(self))]
 
     def to_coco_json(
         self, image_id: int | str = 0, category_ids: dict[int, int] | None = None, segmentation: str = "rle"
@@ -64,7 +72,8 @@ class Results:
         if segmentation not in ("rle", "polygon"):
             raise ValueError(f"segmentation must be 'rle' or 'polygon', got {segmentation!r}")
         entries = []
-        for box, score, cls, mask in zip(self.boxes, self.scores, self.class_ids, self.masks):
+        for k, (box, score, cls) in enumerate(zip(self.boxes, self.scores, self.class_ids)):
+            mask = self.instance_masks.one(k)
             x1, y1, x2, y2 = (float(v) for v in box)
             if segmentation == "rle":
                 segm = rle.encode(mask)
@@ -103,10 +112,10 @@ class Results:
         if base is None:
             raise ValueError("plot() needs the image: pass it, or keep orig_img on the Results")
         canvas = base.copy()
-        for cls, mask in zip(self.class_ids, self.masks):
+        for cls, (y0, y1, x0, x1), crop in zip(self.class_ids, self.instance_masks.windows, self.instance_masks.crops):
             color = np.array(color_for(cls), dtype=np.float32)
-            region = canvas[mask].astype(np.float32)
-            canvas[mask] = (region * (1 - alpha) + color * alpha).astype(np.uint8)
+            view = canvas[y0:y1, x0:x1]
+            view[crop] = (view[crop].astype(np.float32) * (1 - alpha) + color * alpha).astype(np.uint8)
         thickness = max(1, round(sum(canvas.shape[:2]) / 600))
         for box, score, cls, name in zip(self.boxes, self.scores, self.class_ids, self.class_names):
             p1, p2 = (int(box[0]), int(box[1])), (int(box[2]), int(box[3]))

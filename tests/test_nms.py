@@ -66,3 +66,23 @@ def test_class_aware_vs_agnostic():
 
 def test_empty_input():
     assert nms(np.zeros((0, 4)), np.zeros(0), 0.5).size == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_per_class_nms_equals_offset_nms(seed):
+    """batched_nms runs per class; it must equal one greedy NMS over class-offset boxes (the classic trick)."""
+    rng = np.random.default_rng(seed)
+    boxes, scores = random_boxes(rng, 400)
+    scores = np.round(scores, 2)  # ties across classes exercise the merge order
+    classes = rng.integers(0, 5, 400)
+    offset = boxes + classes[:, None] * 10000.0
+    for max_det in (None, 30):
+        assert batched_nms(boxes, scores, classes, 0.5, max_det).tolist() == nms(offset, scores, 0.5, max_det).tolist()
+
+
+def test_large_candidate_sets_use_the_iterative_path():
+    rng = np.random.default_rng(9)
+    boxes, scores = random_boxes(rng, 2500)
+    keep = nms(boxes, scores, 0.6, max_det=100)
+    assert len(keep) == 100
+    assert keep.tolist() == brute_force_nms(boxes, scores, 0.6)[:100]

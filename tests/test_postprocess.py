@@ -52,7 +52,8 @@ def test_mask_assembly_matches_reference(shape, imgsz, rect):
     h, w = shape
     xy = rng.uniform(0, [w * 0.8, h * 0.8], (12, 2))
     boxes = np.concatenate([xy, xy + rng.uniform(8, [w * 0.5, h * 0.5], (12, 2))], 1).clip(0, [w, h, w, h])
-    ours, nonempty = assemble_masks(protos, coeffs, boxes, info)
+    compact, nonempty = assemble_masks(protos, coeffs, boxes, info)
+    ours = compact.full()
     np.testing.assert_array_equal(nonempty, ours.reshape(len(ours), -1).any(1))
     ref = reference_masks(protos, coeffs, boxes, info)
     compared = 0

@@ -1,0 +1,44 @@
+"""`edgeseg val`: COCO-exact box and mask metrics of any model (checkpoint or artifact) on a dataset split."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from edgeseg.model import open_predictor
+from edgeseg.outputs import increment_dir
+from edgeseg.runtime.backends import BackendOptions
+from edgeseg.runtime.validate import validate
+
+console = Console(stderr=True)
+
+
+def metrics_table(metrics, per_class: bool = True) -> Table:
+    table = Table(title=f"{metrics.images} images, {metrics.instances} instances")
+    for col in ("class", "box P", "box R", "box mAP50", "box mAP50-95", "mask P", "mask R", "mask mAP50", "mask mAP50-95"):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    b, s = metrics.box, metrics.seg
+    table.add_row("all", *(f"{v:.4f}" for v in (b.mp, b.mr, b.map50, b.map, s.mp, s.mr, s.map50, s.map)))
+    if per_class:
+        for k in b.ap_class_index:
+            table.add_row(metrics.names[int(k)], "", "", "", f"{b.maps[k]:.4f}", "", "", "", f"{s.maps[k]:.4f}")
+    return table
+
+
+def run_val(model: str, data: Path, split: str, imgsz, backend, options: BackendOptions, out, save_json: bool,
+            gt_source: str, post: dict) -> None:
+    predictor = open_predictor(model, backend=backend, options=options)
+    project, name, exist_ok = out
+    out_dir = increment_dir(Path(project) / name, exist_ok)
+    json_path = out_dir / "predictions.json" if save_json else None
+    metrics = validate(predictor, data, split, imgsz=imgsz, save_json=json_path, gt_source=gt_source, **post)
+    Console().print(metrics_table(metrics))
+    summary = {**metrics.results_dict, "model": model, "engine": predictor.backend.describe(), "split": split,
+               "box/mAP75": metrics.box.map75, "seg/mAP75": metrics.seg.map75, "speed_ms": metrics.speed}
+    (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
+    sp = metrics.speed
+    console.print(f"Speed per image: {sp['preprocess']:.1f} ms preprocess, {sp['inference']:.1f} ms inference, "
+                  f"{sp['postprocess']:.1f} ms postprocess ({predictor.backend.describe()})")
+    console.print(f"results saved to {out_dir}" + (f" (COCO JSON: {json_path})" if json_path else ""))

@@ -1,0 +1,83 @@
+"""COCO instance annotations (instances_*.json) as ground truth: polygon or RLE segmentations, crowd regions,
+the annotation's own bbox and area, exactly what pycocotools scores against."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .. import rle
+from ..errors import UsageError
+from ..instance_masks import InstanceMasks
+from ..metrics import GroundTruth
+
+
+@dataclass
+class CocoAnnotations:
+    path: Path
+    images: dict[str, dict]  # file name -> image record
+    by_image: dict[int, list[dict]]
+    class_of_category: dict[int, int]  # category id -> class index (order of `categories`)
+    category_of_class: dict[int, int]
+    names: dict[int, str]
+
+
+def load_coco(path: str | Path) -> CocoAnnotations:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise UsageError(f"{path}: unreadable COCO annotations ({err})") from None
+    for key in ("images", "annotations", "categories"):
+        if not isinstance(data.get(key), list):
+            raise UsageError(f"{path}: COCO annotations need a '{key}' list")
+    cats = data["categories"]
+    class_of = {int(c["id"]): i for i, c in enumerate(cats)}
+    by_image: dict[int, list[dict]] = {}
+    for ann in data["annotations"]:
+        by_image.setdefault(int(ann["image_id"]), []).append(ann)
+    return CocoAnnotations(path, {im["file_name"]: im for im in data["images"]}, by_image, class_of,
+                           {v: k for k, v in class_of.items()}, {i: str(c.get("name", i)) for i, c in enumerate(cats)})
+
+
+def _mask(segm, h: int, w: int, origin: str) -> np.ndarray:
+    if isinstance(segm, list):  # polygons in continuous coordinates (pixel centres at +0.5)
+        canvas = np.zeros((h, w), np.uint8)
+        polys = [np.round(np.asarray(p, np.float64).reshape(-1, 2) - 0.5).astype(np.int32) for p in segm if len(p) >= 6]
+        if polys:
+            cv2.fillPoly(canvas, polys, 1)
+        return canvas.astype(bool)
+    if isinstance(segm, dict) and "counts" in segm and "size" in segm:
+        if list(segm["size"]) != [h, w]:
+            raise UsageError(f"{origin}: RLE size {segm['size']} does not match the image's {h}x{w}")
+        return rle.decode(segm)
+    raise UsageError(f"{origin}: unsupported segmentation {str(segm)[:60]}")
+
+
+def coco_ground_truth(coco: CocoAnnotations, file_name: str, shape: tuple[int, int]) -> GroundTruth:
+    """One image's annotations (boxes from `bbox`, areas from `area`, crowd from `iscrowd`)."""
+    image = coco.images.get(file_name)
+    if image is None:
+        raise UsageError(f"{coco.path}: no image record for {file_name}")
+    h, w = shape
+    anns = [a for a in coco.by_image.get(int(image["id"]), []) if int(a["category_id"]) in coco.class_of_category]
+    origin = f"{coco.path} (image {file_name})"
+    masks = np.array([_mask(a["segmentation"], h, w, origin) for a in anns]).reshape(-1, h, w)
+    boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                      for a in anns], np.float32).reshape(-1, 4)
+    return GroundTruth(
+        boxes=boxes,
+        class_ids=np.array([coco.class_of_category[int(a["category_id"])] for a in anns], np.int64),
+        masks=InstanceMasks.from_full(masks),
+        areas=np.array([float(a.get("area", m.sum())) for a, m in zip(anns, masks)], np.float64),
+        crowd=np.array([bool(a.get("iscrowd", 0)) for a in anns], bool),
+    )
+
+
+def find_coco_annotations(root: Path, split: str) -> Path | None:
+    """The dataset's own COCO json for a split, when it ships one (annotations/instances_<split>.json)."""
+    path = root / "annotations" / f"instances_{split}.json"
+    return path if path.is_file() else None

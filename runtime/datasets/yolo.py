@@ -1,0 +1,141 @@
+"""YOLO-seg datasets from a data.yaml, torch-free (runtime val and calibration read them; the trainer adds
+augmentation on top). Every bad label line or file is reported with its reason, never silently fixed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from ..errors import UsageError
+from ..metadata import parse_names
+from ..sources import IMAGE_SUFFIXES
+
+MIN_POINTS = 3
+CLIP_TOLERANCE = 0.01  # coordinates this far outside [0, 1] are clipped (and reported); further out is dropped
+
+
+@dataclass
+class DataConfig:
+    path: Path  # the data.yaml
+    root: Path
+    splits: dict[str, list[Path]]  # split -> image files
+    names: dict[int, str]
+
+    @property
+    def nc(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class Instance:
+    class_id: int
+    polygon: np.ndarray  # (P,2) normalised xy
+
+
+@dataclass
+class LabelFile:
+    instances: list[Instance] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # one reason per skipped or adjusted line
+
+
+def _list_images(entry: str | list, root: Path, origin: Path) -> list[Path]:
+    entries = entry if isinstance(entry, list) else [entry]
+    files: list[Path] = []
+    for item in entries:
+        if not isinstance(item, str):
+            raise UsageError(f"{origin}: image sources must be paths, got {item!r}")
+        path = (root / item) if not Path(item).is_absolute() else Path(item)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        elif path.suffix == ".txt" and path.is_file():
+            lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
+            files += [(path.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines]
+        else:
+            raise UsageError(f"{origin}: '{item}' is neither an image directory nor a list file ({path})")
+    return files
+
+
+def load_data_yaml(path: str | Path) -> DataConfig:
+    """Parse and check a data.yaml: `path`, `train`, `val`, optional `test`, `names` (and `nc` must agree)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such dataset file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: a dataset description must be a mapping")
+    missing = [k for k in ("names", "val") if k not in data]
+    if missing:
+        raise UsageError(f"{path}: missing required keys {missing}")
+    names = parse_names(data["names"], str(path))
+    if "nc" in data and (not isinstance(data["nc"], int) or data["nc"] != len(names)):
+        raise UsageError(f"{path}: nc is {data['nc']!r} but 'names' lists {len(names)} classes")
+    base = data.get("path", ".")
+    if not isinstance(base, str):
+        raise UsageError(f"{path}: 'path' must be a string, got {base!r}")
+    root = (path.parent / base).resolve() if not Path(base).is_absolute() else Path(base)
+    splits = {s: _list_images(data[s], root, path) for s in ("train", "val", "test") if data.get(s)}
+    return DataConfig(path, root, splits, names)
+
+
+def label_path(image: Path) -> Path:
+    """images/x/y.jpg -> labels/x/y.txt (the last 'images' path component is swapped)."""
+    parts = list(image.parts)
+    for i in range(len(parts) - 1, -1, -1):
+        if parts[i] == "images":
+            parts[i] = "labels"
+            return Path(*parts).with_suffix(".txt")
+    return image.with_suffix(".txt")
+
+
+def _parse_line(tokens: list[str], nc: int) -> tuple[Instance | None, str | None]:
+    try:
+        values = [float(t) for t in tokens]
+    except ValueError:
+        return None, "non-numeric token"
+    cls = values[0]
+    if cls != int(cls) or not 0 <= cls < nc:
+        return None, f"class id {tokens[0]} outside 0..{nc - 1}"
+    coords = np.array(values[1:], dtype=np.float64)
+    if len(coords) % 2:
+        return None, "odd number of coordinates"
+    if len(coords) < 2 * MIN_POINTS:
+        return None, f"fewer than {MIN_POINTS} points"
+    if not np.isfinite(coords).all():
+        return None, "NaN or infinite coordinate"
+    if (coords < -CLIP_TOLERANCE).any() or (coords > 1 + CLIP_TOLERANCE).any():
+        return None, "coordinates far outside [0, 1]"
+    note = "coordinates slightly outside [0, 1] clipped" if ((coords < 0) | (coords > 1)).any() else None
+    return Instance(int(cls), coords.clip(0, 1).reshape(-1, 2).astype(np.float32)), note
+
+
+def read_labels(path: Path, nc: int) -> LabelFile:
+    """Parse a YOLO-seg label file (missing or empty = background image)."""
+    out = LabelFile()
+    if not path.is_file():
+        return out
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as err:
+        out.problems.append(f"unreadable label file ({err})")
+        return out
+    seen: set[str] = set()
+    for number, line in enumerate(text.splitlines(), 1):
+        tokens = line.split()
+        if not tokens:
+            continue
+        key = " ".join(tokens)
+        if key in seen:
+            out.problems.append(f"line {number}: duplicate line dropped")
+            continue
+        seen.add(key)
+        inst, note = _parse_line(tokens, nc)
+        if note:
+            out.problems.append(f"line {number}: {note}")
+        if inst is not None:
+            out.instances.append(inst)
+    return out

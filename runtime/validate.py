@@ -1,0 +1,98 @@
+"""`val` for any model the runtime can run: predict every image of a split through the shared pipeline and
+score boxes and masks COCO-exactly. The trainer's validation calls this same function."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .datasets.coco import coco_ground_truth, find_coco_annotations, load_coco
+from .datasets.yolo import DataConfig, label_path, load_data_yaml, read_labels
+from .errors import UsageError
+from .instance_masks import InstanceMasks
+from .metrics import Evaluator, GroundTruth, SegmentMetrics
+from .postprocess import PostprocessConfig
+from .sources import Frame, read_image
+
+VAL_DEFAULTS = {"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True}
+
+
+def ground_truth(labels, shape: tuple[int, int]) -> GroundTruth:
+    """Rasterise YOLO-seg polygons at the original resolution (the dataset convention: fillPoly of the rounded
+    pixel polygon); boxes are the masks' pixel bounds, areas their pixel counts."""
+    h, w = shape
+    n = len(labels.instances)
+    windows, crops = np.zeros((n, 4), np.int64), []
+    boxes = np.zeros((n, 4), dtype=np.float32)
+    for i, inst in enumerate(labels.instances):
+        pts = np.round(inst.polygon * [w, h]).astype(np.int32)
+        x0, y0 = np.clip(pts.min(0), 0, [w, h])
+        x1, y1 = np.clip(pts.max(0) + 1, 0, [w, h])
+        canvas = np.zeros((max(y1 - y0, 0), max(x1 - x0, 0)), np.uint8)
+        if canvas.size:
+            cv2.fillPoly(canvas, [pts], 1, offset=(-int(x0), -int(y0)))
+        rows, cols = np.flatnonzero(canvas.any(1)), np.flatnonzero(canvas.any(0))
+        if len(rows):
+            boxes[i] = x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1
+        windows[i] = y0, y1, x0, x1
+        crops.append(canvas.astype(bool))
+    masks = InstanceMasks((h, w), windows, crops)
+    classes = np.array([inst.class_id for inst in labels.instances], dtype=np.int64)
+    return GroundTruth(boxes, classes, masks, masks.areas(), np.zeros(n, dtype=bool))
+
+
+def _category_ids(names: dict[int, str]) -> dict[int, int]:
+    return {k: k + 1 for k in names}  # the annotations/instances_*.json convention: class index + 1
+
+
+def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz=None, save_json: Path | None = None,
+             progress=None, gt_source: str = "auto", **overrides) -> SegmentMetrics:
+    """Box and mask metrics of `predictor` on a dataset split; predictions are those the model would give a user.
+
+    Ground truth: the dataset's COCO json (annotations/instances_<split>.json) when it ships one and gt_source is
+    "auto" or "coco" (then scores equal pycocotools' on the same predictions), else the YOLO-seg label files.
+    """
+    cfg = data if isinstance(data, DataConfig) else load_data_yaml(data)
+    if split not in cfg.splits:
+        raise UsageError(f"{cfg.path}: no '{split}' split (has {', '.join(cfg.splits) or 'none'})")
+    if cfg.names != predictor.names and len(cfg.names) != len(predictor.names):
+        raise UsageError(f"{cfg.path}: the dataset has {len(cfg.names)} classes but the model predicts {len(predictor.names)}")
+    size = predictor.resolve_imgsz(imgsz)
+    post = PostprocessConfig(**{**VAL_DEFAULTS, **overrides})
+    evaluator, entries, speeds = Evaluator(cfg.names), [], []
+    coco_path = find_coco_annotations(cfg.root, split) if gt_source in ("auto", "coco") else None
+    if gt_source == "coco" and coco_path is None:
+        raise UsageError(f"{cfg.root}: no annotations/instances_{split}.json for COCO ground truth")
+    coco = load_coco(coco_path) if coco_path else None
+    category_ids = coco.category_of_class if coco else _category_ids(cfg.names)
+    for i, image_path in enumerate(cfg.splits[split]):
+        try:
+            image = read_image(image_path)
+        except UsageError as err:
+            if progress:
+                progress(f"skipping {err}")
+            continue
+        if coco is not None:
+            gt = coco_ground_truth(coco, image_path.name, image.shape[:2])
+            image_id = coco.images[image_path.name]["id"]
+        else:
+            gt = ground_truth(read_labels(label_path(image_path), cfg.nc), image.shape[:2])
+            image_id = int(image_path.stem) if image_path.stem.isdigit() else image_path.stem
+        (res,) = predictor.predict_frames([Frame(image, str(image_path))], size, post)
+        speeds.append(res.speed)
+        evaluator.add(gt, res.boxes, res.scores, res.class_ids, res.instance_masks)
+        if save_json is not None:
+            entries += res.to_coco_json(image_id, category_ids)
+        if progress:
+            progress(None)
+    t0 = time.perf_counter()
+    metrics = evaluator.result()
+    metrics.speed = {k: float(np.mean([s[k] for s in speeds])) if speeds else 0.0
+                     for k in ("preprocess", "inference", "postprocess")}
+    metrics.speed["evaluation_total_s"] = time.perf_counter() - t0
+    if save_json is not None:
+        Path(save_json).write_text(json.dumps(entries))
+    return metrics
