@@ -61,10 +61,9 @@ def select_candidates(scores: np.ndarray, cfg: PostprocessConfig) -> tuple[np.nd
         anchor, cls = np.nonzero(scores > cfg.conf)
         conf = scores[anchor, cls]
     else:
-        cls = scores.argmax(axis=1)
-        conf = scores[np.arange(len(scores)), cls]
-        anchor = np.flatnonzero(conf > cfg.conf)
-        cls, conf = cls[anchor], conf[anchor]
+        anchor = np.flatnonzero(scores.max(axis=1) > cfg.conf)  # one pass over all anchors, argmax only on survivors
+        cls = scores[anchor].argmax(axis=1)
+        conf = scores[anchor, cls]
     if cfg.classes is not None:
         keep = np.isin(cls, cfg.classes)
         anchor, cls, conf = anchor[keep], cls[keep], conf[keep]

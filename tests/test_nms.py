@@ -80,7 +80,7 @@ def test_per_class_nms_equals_offset_nms(seed):
         assert batched_nms(boxes, scores, classes, 0.5, max_det).tolist() == nms(offset, scores, 0.5, max_det).tolist()
 
 
-def test_large_candidate_sets_use_the_iterative_path():
+def test_candidates_spanning_several_chunks():
     rng = np.random.default_rng(9)
     boxes, scores = random_boxes(rng, 2500)
     keep = nms(boxes, scores, 0.6, max_det=100)

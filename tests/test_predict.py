@@ -130,3 +130,21 @@ def test_video_source_streams_every_frame(seeded_model, tmp_path):
     pred = Predictor(TorchBackend.from_model(seeded_model, ModelMetadata(names=NAMES, dynamic=True)))
     frames = [r.frame_index for r in pred.stream(video, imgsz=160, conf=LOW_CONF, max_det=MAX_DET)]
     assert frames == list(range(12))
+
+
+def test_cli_predict_on_a_video_writes_a_video_with_the_same_fps(seeded_model, tmp_path):
+    import cv2
+
+    ckpt = save_checkpoint(tmp_path / "m.pt", seeded_model, NAMES)
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 15, (160, 128))
+    for i in range(10):
+        writer.write(np.full((128, 160, 3), 20 * i, np.uint8))
+    writer.release()
+    assert main(["predict", "--model", str(ckpt), "--source", str(video), "--imgsz", "160", "--conf", str(LOW_CONF),
+                 "--project", str(tmp_path / "runs"), "--save-txt"]) == 0
+    out = tmp_path / "runs" / "exp" / "clip.mp4"
+    cap = cv2.VideoCapture(str(out))
+    assert cap.isOpened() and int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 10 and round(cap.get(cv2.CAP_PROP_FPS)) == 15
+    cap.release()
+    assert len(list((tmp_path / "runs" / "exp" / "labels").glob("*.txt"))) == 10
