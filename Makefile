@@ -19,7 +19,7 @@ $(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python
-	$(PIP) -e ".[train,dev]"
+	$(PIP) -e ".[train,dev,export]"
 	touch $@ $(VENV)/.stamp-demo
 
 venv: $(VENV)/.stamp-test

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPONENTS = ("runtime", "trainer", "converters", "calibration", "devices")
+COMPONENTS = ("runtime", "trainer", "converters", "calibration", "devices", "facade")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -36,7 +36,7 @@ def test_runtime_depends_on_nothing_else_of_edgeseg_and_never_on_torch():
 
 def test_no_bare_component_imports_anywhere():
     offenders = [f"{p.relative_to(ROOT)} imports {m}"
-                 for comp in (*COMPONENTS, "edgeseg", "tests") for p in (ROOT / comp).rglob("*.py")
+                 for comp in (*COMPONENTS, "facade", "tests", "bench") for p in (ROOT / comp).rglob("*.py")
                  for m in imported_modules(p) if m.split(".")[0] in COMPONENTS]
     assert not offenders, offenders
 
@@ -100,3 +100,9 @@ def test_extras_are_declared(extra):
     assert extra in meta["optional-dependencies"]
     assert not any(dep.startswith(("torch", "torchvision")) for dep in meta["dependencies"])
     assert not any("torchvision" in d for deps in meta["optional-dependencies"].values() for d in deps)
+
+
+def test_repository_root_does_not_shadow_an_installed_package():
+    """No folder at the root is named like an importable top-level package (edgeseg, runtime, ...), so running
+    python from a checkout never hides the installed edgeseg."""
+    assert not (ROOT / "edgeseg").exists()

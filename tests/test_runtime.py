@@ -219,3 +219,27 @@ def test_val_any_artifact_cli_and_api(artifacts, coco8, tmp_path, capsys):
     assert main(["val", f"model={path}", f"data={coco8 / 'data.yaml'}", f"project={tmp_path / 'runs'}"]) == 0
     saved = json.loads((tmp_path / "runs" / "exp" / "metrics.json").read_text())
     assert saved["engine"] == "onnxruntime/fp32" and "metrics/seg/mAP50-95" in saved
+
+
+def test_http_stream_source(artifacts, tmp_path, coco8):
+    """A network stream through OpenCV (served from a local HTTP server; nothing leaves the machine)."""
+    import functools
+    import http.server
+
+    import cv2
+
+    frame = cv2.resize(cv2.imread(str(sorted((coco8 / "images" / "val").iterdir())[0])), (160, 120))
+    writer = cv2.VideoWriter(str(tmp_path / "clip.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for _ in range(12):
+        writer.write(frame)
+    writer.release()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/clip.avi"
+        results = list(rt.load(artifacts("onnx").path).stream(url, conf=LOW_CONF))
+    finally:
+        server.shutdown()
+    assert [r.frame_index for r in results] == list(range(12)) and results[0].path == url
