@@ -103,6 +103,14 @@ class ModelMetadata:
         return [k for k in keys if getattr(self, k) != getattr(other, k)]
 
 
+def metadata_from_json(text: str, origin: str) -> "ModelMetadata":
+    """Embedded metadata (a JSON string inside a model file) -> ModelMetadata, with a clear error when broken."""
+    try:
+        return ModelMetadata.from_dict(json.loads(text), origin)
+    except json.JSONDecodeError as err:
+        raise ModelFormatError(f"{origin}: embedded edgeseg metadata is not valid JSON ({err})") from None
+
+
 def sidecar_path(artifact: str | Path) -> Path:
     """`<dir>/edgeseg.json` inside directory artifacts, `<file>.edgeseg.json` beside single-file ones."""
     artifact = Path(artifact)

@@ -2,7 +2,6 @@
 the datasets' own COCO json on coco8-seg / coco200-seg."""
 from __future__ import annotations
 
-import json
 
 import cv2
 import numpy as np

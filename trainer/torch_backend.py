@@ -3,7 +3,6 @@ It lives outside runtime/ because it needs torch, and plugs in through the `edge
 from __future__ import annotations
 
 import copy
-import json
 import threading
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from edgeseg.runtime.backends.base import Artifact, Backend, BackendOptions, TensorSpec
 from edgeseg.runtime.errors import ModelFormatError, UsageError
 from edgeseg.runtime.layouts import OUTPUT_NAMES
-from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.metadata import ModelMetadata, metadata_from_json
 
 _THREADS_LOCK = threading.Lock()
 TORCHSCRIPT_METADATA = "edgeseg.json"
@@ -37,6 +36,7 @@ class TorchBackend(Backend):
 
     engine = "torch"
     formats = ("pytorch", "torchscript")
+    requires = ("torch", "pip install 'edgeseg[train]'")
 
     def __init__(self, module, metadata: ModelMetadata | None, options: BackendOptions, scripted: bool = False):
         self.device = _device(options)
@@ -49,13 +49,6 @@ class TorchBackend(Backend):
         layout = metadata.layout if metadata else "edgeseg"
         self.outputs = [TensorSpec(name, ()) for name in OUTPUT_NAMES[layout]]
 
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import torch  # noqa: F401
-        except ImportError:
-            return False, "torch is not installed (pip install 'edgeseg[train]')"
-        return True, ""
 
     @classmethod
     def load(cls, artifact: Artifact, options: BackendOptions) -> "TorchBackend":
@@ -75,12 +68,8 @@ class TorchBackend(Backend):
             module = torch.jit.load(str(artifact.path), map_location="cpu", _extra_files=extra)
         except Exception as err:
             raise ModelFormatError(f"{artifact.path}: not a loadable TorchScript file ({str(err).splitlines()[0][:200]})") from None
-        meta = None
-        if extra[TORCHSCRIPT_METADATA]:
-            try:
-                meta = ModelMetadata.from_dict(json.loads(extra[TORCHSCRIPT_METADATA]), str(artifact.path))
-            except json.JSONDecodeError as err:
-                raise ModelFormatError(f"{artifact.path}: embedded metadata is not valid JSON ({err})") from None
+        text = extra[TORCHSCRIPT_METADATA]
+        meta = metadata_from_json(text.decode() if isinstance(text, bytes) else text, str(artifact.path)) if text else None
         return cls(module.eval(), meta or artifact.metadata, options, scripted=True)
 
     @classmethod

@@ -1,6 +1,7 @@
 """The small interface every inference engine implements, whatever the artifact format."""
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class Backend(ABC):
 
     engine: ClassVar[str]
     formats: ClassVar[tuple[str, ...]]
+    requires: ClassVar[tuple[str, str] | None] = None  # (python module, what to install) for available()
 
     inputs: list[TensorSpec]
     outputs: list[TensorSpec]
@@ -56,14 +58,16 @@ class Backend(ABC):
     exec_precision: str = "fp32"  # the precision the engine actually computes in
 
     @classmethod
-    @abstractmethod
     def available(cls) -> tuple[bool, str]:
         """(True, "") when the engine can run on this host, else (False, what to install or change)."""
+        if cls.requires and importlib.util.find_spec(cls.requires[0]) is None:
+            return False, f"{cls.requires[0]} is not installed ({cls.requires[1]})"
+        return True, ""
 
     @classmethod
-    @abstractmethod
     def load(cls, artifact: Artifact, options: BackendOptions) -> "Backend":
         """Open the artifact; raise ModelFormatError for a file the engine cannot use."""
+        return cls(artifact, options)  # type: ignore[call-arg]
 
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -1,13 +1,11 @@
 """ONNX Runtime engine for .onnx artifacts: CPU by default, CUDA / TensorRT execution providers on request."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from ..errors import ModelFormatError, NotAvailableError, UsageError
 from ..foreign import from_ultralytics, is_ultralytics_metadata
-from ..metadata import ModelMetadata
+from ..metadata import ModelMetadata, metadata_from_json
 from .base import Artifact, Backend, BackendOptions, TensorSpec
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -36,6 +34,7 @@ def _providers(device: str) -> list:
 class OnnxRuntimeBackend(Backend):
     engine = "onnxruntime"
     formats = ("onnx",)
+    requires = ("onnxruntime", "pip install 'edgeseg[onnx]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):
         import onnxruntime as ort
@@ -63,25 +62,10 @@ class OnnxRuntimeBackend(Backend):
     def _embedded(self, origin: str) -> ModelMetadata | None:
         props = self.session.get_modelmeta().custom_metadata_map
         if "edgeseg" in props:
-            try:
-                return ModelMetadata.from_dict(json.loads(props["edgeseg"]), origin)
-            except json.JSONDecodeError as err:
-                raise ModelFormatError(f"{origin}: embedded edgeseg metadata is not valid JSON ({err})") from None
+            return metadata_from_json(props["edgeseg"], origin)
         if is_ultralytics_metadata(props):
             return from_ultralytics(props, origin)
         return None
-
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
-            return False, "onnxruntime is not installed (pip install 'edgeseg[onnx]')"
-        return True, ""
-
-    @classmethod
-    def load(cls, artifact: Artifact, options: BackendOptions) -> "OnnxRuntimeBackend":
-        return cls(artifact, options)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         feeds = {k: np.ascontiguousarray(v, dtype=self.input_dtype) for k, v in feeds.items()}

@@ -5,7 +5,6 @@ default on CPUs with AVX512-BF16, like this one, is bf16, which moves boxes by ~
 """
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import yaml
 
 from ..errors import ModelFormatError, NotAvailableError, UsageError
 from ..foreign import from_ultralytics, is_ultralytics_metadata
-from ..metadata import ModelMetadata
+from ..metadata import ModelMetadata, metadata_from_json
 from .base import Artifact, Backend, BackendOptions, TensorSpec
 
 RT_INFO_KEY = "edgeseg_metadata"
@@ -38,6 +37,7 @@ def _dims(partial_shape) -> tuple[int | None, ...]:
 class OpenVinoBackend(Backend):
     engine = "openvino"
     formats = ("openvino", "onnx")
+    requires = ("openvino", "pip install 'edgeseg[openvino]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):
         import openvino as ov
@@ -69,10 +69,7 @@ class OpenVinoBackend(Backend):
     @staticmethod
     def _embedded(model, path: Path) -> ModelMetadata | None:
         if model.has_rt_info(RT_INFO_KEY):
-            try:
-                return ModelMetadata.from_dict(json.loads(model.get_rt_info(RT_INFO_KEY).astype(str)), str(path))
-            except json.JSONDecodeError as err:
-                raise ModelFormatError(f"{path}: embedded edgeseg metadata is not valid JSON ({err})") from None
+            return metadata_from_json(model.get_rt_info(RT_INFO_KEY).astype(str), str(path))
         foreign = path.parent / "metadata.yaml"  # what the reference writes beside its IR
         if foreign.is_file():
             try:
@@ -82,18 +79,6 @@ class OpenVinoBackend(Backend):
             if isinstance(data, dict) and is_ultralytics_metadata(data):
                 return from_ultralytics(data, str(foreign))
         return None
-
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import openvino  # noqa: F401
-        except ImportError:
-            return False, "openvino is not installed (pip install 'edgeseg[openvino]')"
-        return True, ""
-
-    @classmethod
-    def load(cls, artifact: Artifact, options: BackendOptions) -> "OpenVinoBackend":
-        return cls(artifact, options)
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         request = getattr(self._local, "request", None)
