@@ -15,7 +15,7 @@ $(BIN)/python:
 
 # Stamps re-run the install whenever pyproject.toml changes.
 $(VENV)/.stamp-demo: pyproject.toml | $(BIN)/python
-	$(PIP) -e ".[train]"
+	$(PIP) -e ".[train,export]"
 	touch $@
 
 $(VENV)/.stamp-test: pyproject.toml | $(BIN)/python

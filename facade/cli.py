@@ -82,7 +82,7 @@ def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this
 
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-output"), help="Where the demo writes its data and outputs.")) -> None:
-    """Generate a synthetic dataset, build yolov8n-seg, predict on it, write overlays and JSON."""
+    """Synthetic dataset -> yolov8n-seg -> verified ONNX export -> torch-free predict -> overlays and JSON."""
     from edgeseg.cli_demo import run_demo
 
     run_demo(out)

@@ -104,14 +104,14 @@ class Model:
         backend = self.predictor.backend
         if getattr(backend, "engine", "") != "torch" or getattr(backend, "scripted", False):
             raise UsageError(f"export needs a PyTorch model (.pt or a model name), not a {backend.engine} artifact")
-        source = self.source if Path(self.source).is_file() else _LoadedView(backend.module, self.metadata)
+        source = self.source if Path(self.source).is_file() else InMemoryModel(backend.module, self.metadata)
         return str(run_export(source, ExportOptions(format=format, imgsz=parse_imgsz(imgsz), **kwargs)).path)
 
     def __repr__(self) -> str:
         return f"Model({self.source!r}, engine={self.predictor.backend.engine})"
 
 
-class _LoadedView:
+class InMemoryModel:
     """A model built in memory (no file), shaped like a loaded checkpoint for the exporter."""
 
     def __init__(self, model, metadata):
