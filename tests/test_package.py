@@ -78,9 +78,14 @@ def test_front_door_import_is_lazy():
 
 def test_installed_package_imports(tmp_path):
     """A regular (non-editable) install maps the top-level folders into the edgeseg namespace."""
+    import shutil
+
+    source = tmp_path / "src"  # a clean copy: a build never writes into (or picks stale files from) the checkout
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__",
+                                                                  "runs", "demo-output", ".pytest_cache"))
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-           "--target", str(target), str(ROOT)]
+           "--target", str(target), str(source)]
     built = subprocess.run(pip, capture_output=True, text=True, timeout=600)
     assert built.returncode == 0, built.stderr[-2000:]
     assert not (target / "runtime").exists() and not (target / "trainer").exists()
