@@ -94,8 +94,12 @@ def _not_yet(what: str) -> None:
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def train(ctx: typer.Context) -> None:
-    """Train a YOLOv8-seg model (not available yet)."""
-    _not_yet("train")
+    """Train YOLOv8-seg: edgeseg train --data d.yaml --model yolov8n-seg --epochs 30 --imgsz 320 --batch 8
+    [--pretrained ckpt] [--resume weights/last.pt] [--device cpu|cuda:0] [--patience N] ... (any training option;
+    key=value works too; run torchrun --nproc_per_node N -m edgeseg train ... for DDP)."""
+    from edgeseg.cli_train import run_train
+
+    run_train(list(ctx.args))
 
 
 @app.command()

@@ -93,7 +93,21 @@ class Model:
         return validate(self.predictor, data, split, imgsz=imgsz, save_json=save_json, **kwargs)
 
     def train(self, **kwargs: Any):
-        raise NotAvailableError("Model.train is not available yet in this edgeseg version (the trainer is not released)")
+        """`m.train(data="d.yaml", epochs=30, imgsz=320)`: trains from this model (its weights when it is a
+        checkpoint), then this Model serves the best weights. Returns the final validation metrics."""
+        try:
+            from edgeseg.trainer.args import TrainArgs
+            from edgeseg.trainer.engine import Trainer
+        except ImportError as err:
+            raise NotAvailableError(f"training needs torch: pip install 'edgeseg[train]' ({err})") from None
+        if getattr(self.predictor.backend, "engine", "") != "torch" or getattr(self.predictor.backend, "scripted", False):
+            raise UsageError("train needs a PyTorch model (.pt or a model name), not an exported artifact")
+        result = Trainer(TrainArgs(model=self.source, **kwargs)).train()
+        if result is not None:
+            self.source = str(result.best)
+            self.predictor = open_predictor(result.best)
+            return result.metrics
+        return None
 
     def export(self, format: str = "onnx", imgsz: int | tuple[int, int] = 640, **kwargs: Any) -> str:
         """Export like the reference: returns the artifact path. kwargs: batch, dynamic, half, opset, simplify,

@@ -36,6 +36,7 @@ class DetMetrics:
     mp: float = 0.0  # mean precision at the confidence of best mean F1 (IoU 0.5)
     mr: float = 0.0  # mean recall at that confidence
     ap_class_index: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # classes with ground truth
+    pr_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))  # mean precision at 101 recall points, IoU 0.5
 
     def as_dict(self, prefix: str) -> dict[str, float]:
         return {f"{prefix}/precision": self.mp, f"{prefix}/recall": self.mr, f"{prefix}/mAP50": self.map50,
@@ -92,7 +93,9 @@ def summarize(result: KindResult, num_classes: int) -> DetMetrics:
     t50, t75 = int(np.argmin(abs(IOU_THRESHOLDS - 0.5))), int(np.argmin(abs(IOU_THRESHOLDS - 0.75)))
     mp, mr = _best_f1(result.curves)
     has_gt = np.flatnonzero(per_class > -1)
+    pr = all_area[t50][:, has_gt].mean(1) if len(has_gt) else np.zeros(all_area.shape[1])
     return DetMetrics(
+        pr_curve=pr,
         map=max(_mean_valid(all_area), 0.0), map50=max(_mean_valid(all_area[t50]), 0.0),
         map75=max(_mean_valid(all_area[t75]), 0.0), maps=np.where(per_class > -1, per_class, 0.0),
         map_small=_mean_valid(prec[..., 1]), map_medium=_mean_valid(prec[..., 2]), map_large=_mean_valid(prec[..., 3]),

@@ -67,6 +67,8 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
     if gt_source == "coco" and coco_path is None:
         raise UsageError(f"{cfg.root}: no annotations/instances_{split}.json for COCO ground truth")
     coco = load_coco(coco_path) if coco_path else None
+    if coco is not None and gt_source == "auto" and not all(p.name in coco.images for p in cfg.splits[split]):
+        coco = None  # the json describes other images than this split lists: score against the label files
     category_ids = coco.category_of_class if coco else _category_ids(cfg.names)
     for i, image_path in enumerate(cfg.splits[split]):
         try:

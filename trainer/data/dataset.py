@@ -1,0 +1,176 @@
+"""Training data: label scanning with a cache and a skipped-sample report, and the augmenting torch Dataset.
+
+Randomness is drawn from a generator seeded by (seed, epoch, index), so a sample's augmentation does not
+depend on which worker or process loads it: runs are reproducible, resumable and DDP-invariant."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from edgeseg.runtime.datasets.yolo import label_path, read_labels
+from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.sources import read_image
+
+from .augment import (Sample, copy_paste, flip_lr, hsv_jitter, letterbox_sample, load_resized, mixup, mosaic4,
+                      random_perspective, resample)
+
+CACHE_VERSION = 1
+
+
+def cache_dir() -> Path:
+    """Where label caches go: never next to a (possibly read-only) dataset."""
+    base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "edgeseg")
+    return Path(base) / "labels"
+
+
+@dataclass
+class Record:
+    image: str
+    classes: list[int]
+    polygons: list[list[float]]  # normalised, flattened xy
+    problems: list[str] = field(default_factory=list)
+
+
+def _fingerprint(images: list[Path]) -> str:
+    digest = hashlib.sha256(str(CACHE_VERSION).encode())
+    for img in images:
+        for path in (img, label_path(img)):
+            try:
+                st = path.stat()
+                digest.update(f"{path}|{st.st_size}|{st.st_mtime_ns}".encode())
+            except OSError:
+                digest.update(f"{path}|missing".encode())
+    return digest.hexdigest()
+
+
+def _scan_one(image: Path, nc: int) -> tuple[Record | None, list[str]]:
+    try:
+        read_image(image)
+    except UsageError as err:
+        return None, [str(err).split(": ", 1)[-1]]
+    labels = read_labels(label_path(image), nc)
+    rec = Record(str(image), [i.class_id for i in labels.instances], [i.polygon.ravel().tolist() for i in labels.instances])
+    return rec, labels.problems
+
+
+def scan(images: list[Path], nc: int) -> tuple[list[Record], list[tuple[str, str]]]:
+    """Usable records plus (file, reason) for everything skipped or adjusted; cached by file sizes and mtimes."""
+    key = _fingerprint(images)
+    path = cache_dir() / f"{key[:32]}.json"
+    if path.is_file():
+        try:
+            data = json.loads(path.read_text())
+            return [Record(**r) for r in data["records"]], [tuple(x) for x in data["report"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # a stale or broken cache is rebuilt below
+    records, report = [], []
+    for image in images:
+        rec, problems = _scan_one(image, nc)
+        report += [(str(image if rec is None else label_path(image)), p) for p in problems]
+        if rec is not None:
+            records.append(rec)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"records": [r.__dict__ for r in records], "report": report}))
+        os.replace(tmp, path)
+    except OSError:
+        pass  # caching is an optimisation; an unwritable cache dir costs only speed
+    return records, report
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    copy_paste: float = 0.0
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    fliplr: float = 0.5
+
+
+class SegDataset(torch.utils.data.Dataset):
+    """Yields dict(img uint8 (3,S,S), cls (n,), boxes (n,4) xyxy px, masks (n,S/r,S/r) uint8) per sample."""
+
+    def __init__(self, records: list[Record], imgsz: int, augment: bool, hyp: AugmentConfig, seed: int = 0, mask_ratio: int = 4):
+        if not records:
+            raise UsageError("no usable training images (every sample was skipped; see the report above)")
+        self.records, self.imgsz, self.augment, self.hyp = records, imgsz, augment, hyp
+        self.seed, self.mask_ratio, self.epoch, self.mosaic_on = seed, mask_ratio, 0, True
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def set_epoch(self, epoch: int, mosaic: bool) -> None:
+        self.epoch, self.mosaic_on = epoch, mosaic
+
+    def load(self, index: int) -> Sample:
+        rec = self.records[index]
+        image = read_image(rec.image)
+        h, w = image.shape[:2]
+        polys = [resample(np.asarray(p, np.float32).reshape(-1, 2) * [w, h]) for p in rec.polygons]
+        return load_resized(Sample(image, polys, np.asarray(rec.classes, np.int64)), self.imgsz)
+
+    def _mosaic(self, index: int, rng: np.random.Generator) -> Sample:
+        picks = [index] + [int(i) for i in rng.integers(0, len(self), 3)]
+        return mosaic4([self.load(i) for i in picks], self.imgsz, rng)
+
+    def build(self, index: int, rng: np.random.Generator) -> Sample:
+        hyp, s = self.hyp, self.imgsz
+        if not self.augment:
+            return letterbox_sample(self.load(index), s)
+        if self.mosaic_on and rng.random() < hyp.mosaic:
+            sample = self._mosaic(index, rng)
+        else:
+            sample = letterbox_sample(self.load(index), s)
+        sample = copy_paste(sample, rng, hyp.copy_paste)
+        sample = random_perspective(sample, s, rng, hyp.degrees, hyp.translate, hyp.scale, hyp.shear, hyp.perspective)
+        if hyp.mixup and rng.random() < hyp.mixup:
+            other = random_perspective(self._mosaic(int(rng.integers(0, len(self))), rng), s, rng, hyp.degrees,
+                                       hyp.translate, hyp.scale, hyp.shear, hyp.perspective)
+            sample = mixup(sample, other, rng)
+        sample = Sample(hsv_jitter(sample.image, rng, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v), sample.polygons, sample.classes)
+        return flip_lr(sample) if rng.random() < hyp.fliplr else sample
+
+    def __getitem__(self, index: int) -> dict:
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        sample = self.build(index, rng)
+        return to_tensors(sample, self.mask_ratio)
+
+
+def to_tensors(sample: Sample, mask_ratio: int) -> dict:
+    """Rasterise each instance at 1/mask_ratio only now that the geometry is final."""
+    h, w = sample.image.shape[:2]
+    mh, mw = h // mask_ratio, w // mask_ratio
+    masks = np.zeros((len(sample.polygons), mh, mw), np.uint8)
+    boxes = np.zeros((len(sample.polygons), 4), np.float32)
+    for i, poly in enumerate(sample.polygons):
+        pts = np.round(poly / mask_ratio * 16).astype(np.int32)  # 4 fractional bits: sub-pixel accurate edges
+        cv2.fillPoly(masks[i], [pts], 1, lineType=cv2.LINE_8, shift=4)
+        boxes[i] = [*poly.min(0), *poly.max(0)]
+    image = np.ascontiguousarray(sample.image[..., ::-1].transpose(2, 0, 1))  # BGR->RGB, CHW
+    return {"img": torch.from_numpy(image), "cls": torch.from_numpy(sample.classes.astype(np.int64)),
+            "boxes": torch.from_numpy(boxes), "masks": torch.from_numpy(masks)}
+
+
+def collate(batch: list[dict]) -> dict:
+    return {
+        "img": torch.stack([b["img"] for b in batch]),
+        "cls": torch.cat([b["cls"] for b in batch]),
+        "boxes": torch.cat([b["boxes"] for b in batch]),
+        "masks": torch.cat([b["masks"] for b in batch]),
+        "batch_idx": torch.cat([torch.full((len(b["cls"]),), i, dtype=torch.int64) for i, b in enumerate(batch)]),
+    }

@@ -1,0 +1,255 @@
+"""The training loop: data, loss, optimiser with warmup and accumulation, EMA, per-epoch validation through the
+runtime's own metric code, atomic checkpoints every epoch, exact resume, early stopping, DDP."""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeseg.runtime.datasets.yolo import load_data_yaml
+from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.metadata import ModelMetadata
+from edgeseg.runtime.predictor import Predictor
+from edgeseg.runtime.validate import validate
+
+from .args import TrainArgs
+from .data.dataset import AugmentConfig, SegDataset, collate, scan
+from .distributed import DistContext
+from .loss import LossGains, SegmentationLoss
+from .model_init import build_for_training
+from .optim import NOMINAL_BATCH, ModelEMA, build_optimizer, lr_lambda, warmup_step
+from .progress import EpochProgress, print_skip_report
+from .run_io import append_results, load_training_state, new_run_dir, save_training_state, truncate_results, write_args
+from .torch_backend import TorchBackend
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best: Path
+    last: Path
+    best_fitness: float
+    epochs_run: int
+    metrics: object | None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    def __init__(self, args: TrainArgs, log=print):
+        self.args, self.log = args, log
+        self.dist = DistContext.from_env(args.device)
+        self.device = torch.device(args.device if args.device.startswith("cuda") else "cpu")
+        self.start_epoch, self.best_fitness, self.resume_state = 0, -1.0, None
+        if args.resume:
+            self.resume_state = load_training_state(args.resume)
+            saved = dict(self.resume_state["train_args"])
+            saved.update(resume=str(args.resume), device=args.device, workers=args.workers)  # the run's own recipe
+            self.args = args = TrainArgs.from_dict(saved)
+        if args.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        self.data = load_data_yaml(args.data)
+        self.names = self.data.names
+        if "train" not in self.data.splits:
+            raise UsageError(f"{args.data}: no 'train' split")
+
+    # ---- setup -------------------------------------------------------------------------------------------------
+    def _datasets(self):
+        records, report = scan(self.data.splits["train"], self.data.nc)
+        if self.dist.main:
+            print_skip_report(report, self.log)
+        a = self.args
+        hyp = AugmentConfig(a.mosaic, a.mixup, a.copy_paste, a.degrees, a.translate, a.scale, a.shear, a.perspective,
+                            a.hsv_h, a.hsv_s, a.hsv_v, a.fliplr)
+        return SegDataset(records, a.imgsz, True, hyp, seed=a.seed, mask_ratio=a.mask_ratio)
+
+    def _loader(self, dataset):
+        a = self.args
+        batch = max(1, a.batch // self.dist.world_size)
+        if self.dist.enabled:
+            sampler = torch.utils.data.DistributedSampler(dataset, shuffle=True, seed=a.seed, drop_last=False)
+        else:
+            self.generator = torch.Generator()
+            sampler = torch.utils.data.RandomSampler(dataset, generator=self.generator)
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=batch, sampler=sampler, num_workers=a.workers, collate_fn=collate,
+            persistent_workers=a.workers > 0, pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init)
+
+    def setup(self) -> None:
+        a = self.args
+        seed_everything(a.seed)
+        self.model = build_for_training(a, self.data.nc, self.resume_state).to(self.device)
+        self.dataset = self._datasets()
+        self.loader = self._loader(self.dataset)
+        self.nb = len(self.loader) if a.max_batches is None else min(len(self.loader), a.max_batches)
+        self.accumulate = max(round(NOMINAL_BATCH / a.batch), 1)
+        decay = a.weight_decay * a.batch * self.accumulate / NOMINAL_BATCH
+        iterations = math.ceil(len(self.dataset) / max(a.batch, NOMINAL_BATCH)) * a.epochs
+        self.optimizer, name, self.lr0, self.momentum = build_optimizer(
+            self.model, a.optimizer, a.lr0, a.momentum, decay, self.data.nc, iterations)
+        self.lf = lr_lambda("cosine" if a.cos_lr else "linear", a.epochs, a.lrf)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
+        self.ema = ModelEMA(self.model, decay=a.ema_decay) if self.dist.main else None
+        self.criterion = SegmentationLoss(self.model, LossGains(a.box, a.cls, a.dfl))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=a.amp and self.device.type == "cuda")
+        if self.resume_state:
+            self._restore(self.resume_state)
+        if self.dist.enabled:
+            if a.sync_bn:
+                self.model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            self.model = torch.nn.parallel.DistributedDataParallel(self.model)
+        self.run_dir = None
+        if a.resume:
+            self.run_dir = Path(a.resume).resolve().parent.parent
+        elif self.dist.main:
+            self.run_dir = new_run_dir(a.project, a.name, a.exist_ok)
+        if self.dist.main:
+            (self.run_dir / "weights").mkdir(parents=True, exist_ok=True)
+            write_args(self.run_dir, a.to_dict())
+            self.log(f"{name} lr0={self.lr0} momentum={self.momentum} weight_decay={decay:.2e}, batch {a.batch} "
+                     f"(accumulate {self.accumulate} to {NOMINAL_BATCH}), {len(self.dataset)} train images")
+
+    def _restore(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.start_epoch = int(state["epoch"]) + 1
+        self.best_fitness = float(state["best_fitness"])
+        self.scheduler.last_epoch = self.start_epoch - 1
+        self.scheduler.step()  # lr for the epoch about to run
+        if self.ema is not None:
+            self.ema.ema.load_state_dict(state["loaded"].model.state_dict())
+            self.ema.updates = int(state["ema_updates"])
+        if self.start_epoch >= self.args.epochs:
+            raise UsageError(f"{self.args.resume}: training already finished ({self.args.epochs} epochs); "
+                             f"pass a larger --epochs to continue")
+
+    # ---- loop --------------------------------------------------------------------------------------------------
+    @property
+    def raw_model(self):
+        return self.model.module if hasattr(self.model, "module") else self.model
+
+    def train(self) -> TrainResult:
+        self.setup()
+        a, metrics, epoch = self.args, None, self.start_epoch - 1
+        if self.resume_state and self.dist.main:
+            truncate_results(self.run_dir, self.start_epoch - 1)
+        stale = 0
+        for epoch in range(self.start_epoch, a.epochs):
+            t0 = time.perf_counter()
+            losses = self.train_epoch(epoch)
+            self.scheduler.step()
+            stop = False
+            if self.dist.main:
+                final = epoch == a.epochs - 1
+                metrics = self.validate() if (a.val or final) else None
+                fitness = metrics.fitness if metrics else -1.0
+                improved = fitness > self.best_fitness
+                self.best_fitness = max(self.best_fitness, fitness)
+                stale = 0 if improved else stale + 1
+                self._save(epoch, improved)
+                self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
+                stop = a.patience > 0 and stale >= a.patience
+                if stop:
+                    self.log(f"early stop: no improvement in mask mAP50-95 for {a.patience} epochs")
+            if self.dist.broadcast_flag(stop):
+                break
+        self.dist.barrier()
+        result = None
+        if self.dist.main:
+            from .plots import plot_run
+
+            if a.plots:
+                plot_run(self.run_dir, self, metrics)
+            w = self.run_dir / "weights"
+            result = TrainResult(self.run_dir, w / "best.pt", w / "last.pt", self.best_fitness, epoch + 1, metrics)
+        self.dist.close()
+        return result
+
+    def _seed_epoch(self, epoch: int) -> None:
+        seed_everything(self.args.seed + epoch)
+        mosaic = epoch < self.args.epochs - self.args.close_mosaic
+        self.dataset.set_epoch(epoch, mosaic)
+        if self.dist.enabled:
+            self.loader.sampler.set_epoch(epoch)
+        else:
+            self.generator.manual_seed(self.args.seed + epoch)
+
+    def train_epoch(self, epoch: int) -> np.ndarray:
+        a = self.args
+        self._seed_epoch(epoch)
+        self.model.train()
+        nw = max(round(a.warmup_epochs * self.nb), 100) if a.warmup_epochs > 0 else -1
+        mean = torch.zeros(4)
+        progress = EpochProgress(epoch, a.epochs, self.nb, enabled=self.dist.main)
+        last_step = -1
+        for i, batch in enumerate(self.loader):
+            if i >= self.nb:
+                break
+            ni = i + self.nb * epoch
+            if ni <= nw:
+                self.accumulate = max(1, round(np.interp(ni, [0, nw], [1, NOMINAL_BATCH / a.batch])))
+                warmup_step(self.optimizer, ni, nw, epoch, self.lf, self.lr0, self.momentum, a.warmup_bias_lr, a.warmup_momentum)
+            imgs = batch["img"].to(self.device, non_blocking=True).float() / 255
+            with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
+                loss, parts = self.criterion(self.model(imgs), batch)
+            self.scaler.scale(loss * self.dist.world_size).backward()
+            if ni - last_step >= self.accumulate or i == self.nb - 1:
+                self._optimizer_step()
+                last_step = ni
+            mean = (mean * i + parts.cpu()) / (i + 1)
+            progress.update(mean, self.device)
+        progress.close()
+        return mean.numpy()
+
+    def _optimizer_step(self) -> None:
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm=self.args.clip_grad)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema is not None:
+            self.ema.update(self.raw_model)
+
+    def validate(self, model=None):
+        """Scores the EMA model through the runtime (the same letterbox, post-processing and metrics as every
+        exported format); square letterbox unless --rect."""
+        model = model or self.ema.ema
+        meta = ModelMetadata(names=self.names, imgsz=(self.args.imgsz, self.args.imgsz), dynamic=self.args.rect)
+        return validate(Predictor(TorchBackend.from_model(model, meta)), self.data, "val", imgsz=self.args.imgsz)
+
+    def _save(self, epoch: int, improved: bool) -> None:
+        w = self.run_dir / "weights"
+        state = {"train_args": self.args.to_dict(), "epoch": epoch, "best_fitness": self.best_fitness,
+                 "optimizer": self.optimizer.state_dict(), "ema_updates": self.ema.updates,
+                 "train_model_state": {k: v.detach().cpu().clone() for k, v in self.raw_model.state_dict().items()}}
+        save_training_state(w / "last.pt", self.ema.ema, self.names, self.args.imgsz, state)
+        if improved or not (w / "best.pt").exists():
+            save_training_state(w / "best.pt", self.ema.ema, self.names, self.args.imgsz,
+                                {"epoch": epoch, "best_fitness": self.best_fitness})
+
+    def _log_epoch(self, epoch: int, losses: np.ndarray, metrics, seconds: float) -> None:
+        row = {"epoch": epoch + 1, "epoch_time_s": seconds}
+        row.update({k: float(v) for k, v in zip(("train/box_loss", "train/seg_loss", "train/cls_loss", "train/dfl_loss"), losses)})
+        if metrics is not None:
+            for tag, m in (("B", metrics.box), ("M", metrics.seg)):
+                row.update({f"metrics/precision({tag})": m.mp, f"metrics/recall({tag})": m.mr,
+                            f"metrics/mAP50({tag})": m.map50, f"metrics/mAP50-95({tag})": m.map})
+        row.update({f"lr/pg{j}": float(g["lr"]) for j, g in enumerate(self.optimizer.param_groups)})
+        append_results(self.run_dir, row)
+        if metrics is not None:
+            self.log(f"epoch {epoch + 1}/{self.args.epochs}: box mAP50-95 {metrics.box.map:.4f} mAP50 {metrics.box.map50:.4f}"
+                     f" | mask mAP50-95 {metrics.seg.map:.4f} mAP50 {metrics.seg.map50:.4f} ({seconds:.1f}s)")
+
+
+def _worker_init(_worker_id: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(0)  # the loader's processes share the cores with training; no nested thread pools

@@ -1,0 +1,77 @@
+"""Run directory outputs: args.yaml, results.csv, and checkpoints that can resume training exactly."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgeseg.runtime.errors import UsageError
+
+from .checkpoint import atomic_torch_save, checkpoint_dict, load_checkpoint
+
+CSV_COLUMNS = ["epoch", "train/box_loss", "train/seg_loss", "train/cls_loss", "train/dfl_loss",
+               "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
+               "metrics/precision(M)", "metrics/recall(M)", "metrics/mAP50(M)", "metrics/mAP50-95(M)",
+               "lr/pg0", "lr/pg1", "lr/pg2", "epoch_time_s"]
+
+
+def new_run_dir(project: str, name: str, exist_ok: bool) -> Path:
+    base = Path(project) / name
+    if exist_ok or not base.exists():
+        base.mkdir(parents=True, exist_ok=True)
+        return base
+    n = 2
+    while Path(f"{base}{n}").exists():
+        n += 1
+    path = Path(f"{base}{n}")
+    path.mkdir(parents=True)
+    return path
+
+
+def write_args(run_dir: Path, args: dict) -> None:
+    (run_dir / "args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
+
+
+def append_results(run_dir: Path, row: dict[str, float]) -> None:
+    path = run_dir / "results.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in CSV_COLUMNS})
+
+
+def read_results(run_dir: Path) -> list[dict[str, float]]:
+    path = run_dir / "results.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as fh:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
+
+
+def truncate_results(run_dir: Path, last_epoch: int) -> None:
+    """On resume, drop rows of epochs after the checkpoint (they belonged to the interrupted attempt)."""
+    rows = [r for r in read_results(run_dir) if r["epoch"] <= last_epoch]
+    path = run_dir / "results.csv"
+    if path.exists():
+        path.unlink()
+    for row in rows:
+        append_results(run_dir, {**row, "epoch": int(row["epoch"])})
+
+
+def save_training_state(path: Path, ema_model, names, imgsz, state: dict[str, Any]) -> Path:
+    """last.pt: EMA weights as the model (what inference uses) plus everything needed to resume."""
+    return atomic_torch_save(checkpoint_dict(ema_model, names, imgsz, **state), path)
+
+
+def load_training_state(path: str | Path) -> dict[str, Any]:
+    """A last.pt written by the trainer (loaded without running any code from it)."""
+    loaded = load_checkpoint(path)
+    ckpt = loaded.checkpoint
+    if "train_args" not in ckpt or "optimizer" not in ckpt:
+        raise UsageError(f"{path}: not a resumable edgeseg training checkpoint (no optimizer/training state)")
+    return {"loaded": loaded, **ckpt}
+
