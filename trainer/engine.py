@@ -140,7 +140,7 @@ class Trainer:
         self.setup()
         a, metrics, epoch = self.args, None, self.start_epoch - 1
         if self.resume_state and self.dist.main:
-            truncate_results(self.run_dir, self.start_epoch - 1)
+            truncate_results(self.run_dir, self.start_epoch)  # rows are 1-based: keep the completed epochs
         stale = 0
         for epoch in range(self.start_epoch, a.epochs):
             t0 = time.perf_counter()

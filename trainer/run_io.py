@@ -52,9 +52,9 @@ def read_results(run_dir: Path) -> list[dict[str, float]]:
         return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(fh)]
 
 
-def truncate_results(run_dir: Path, last_epoch: int) -> None:
+def truncate_results(run_dir: Path, completed_epochs: int) -> None:
     """On resume, drop rows of epochs after the checkpoint (they belonged to the interrupted attempt)."""
-    rows = [r for r in read_results(run_dir) if r["epoch"] <= last_epoch]
+    rows = [r for r in read_results(run_dir) if r["epoch"] <= completed_epochs]
     path = run_dir / "results.csv"
     if path.exists():
         path.unlink()

@@ -1,0 +1,135 @@
+"""Whole training runs: overfitting coco8-seg, kill + exact resume, DDP with gloo, early stopping, run outputs,
+and validation of the trained best.pt agreeing with pycocotools."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgeseg.trainer.args import TrainArgs  # noqa: E402
+from edgeseg.trainer.engine import Trainer  # noqa: E402
+
+FAST = dict(imgsz=128, batch=4, workers=0, plots=False, warmup_epochs=0.0, optimizer="AdamW", lr0=0.002)
+
+
+def overfit_yaml(coco8: Path, tmp_path: Path) -> Path:
+    import yaml
+
+    names = yaml.safe_load((coco8 / "data.yaml").read_text())["names"]
+    path = tmp_path / "overfit.yaml"
+    path.write_text(yaml.safe_dump({"path": str(coco8), "train": "images/train", "val": "images/train", "names": names}))
+    return path
+
+
+@pytest.mark.slow
+def test_overfits_coco8_and_writes_the_run_dir(coco8, tmp_path, monkeypatch):
+    """From scratch on the 4 coco8 train images: mask mAP50 on the same images > 0.5 (100 epochs, ~1.5 min)."""
+    monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
+    args = TrainArgs(data=str(overfit_yaml(coco8, tmp_path)), epochs=100, imgsz=320, batch=2, workers=0,
+                     optimizer="AdamW", lr0=0.002, warmup_epochs=1.0, mosaic=0.0, close_mosaic=0, scale=0.2,
+                     translate=0.05, project=str(tmp_path / "runs"), name="overfit")
+    result = Trainer(args).train()
+    assert result.metrics.seg.map50 > 0.5, result.metrics.seg.map50
+    run = result.run_dir
+    for name in ("args.yaml", "results.csv", "results.png", "BoxPR_curve.png", "MaskPR_curve.png", "confusion_matrix.png",
+                 "train_batch0.jpg", "val_batch0_labels.jpg", "val_batch0_pred.jpg", "weights/best.pt", "weights/last.pt"):
+        assert (run / name).is_file(), name
+    assert len((run / "results.csv").read_text().splitlines()) == 101
+    # best.pt through `edgeseg val` on the real val split, re-scored by pycocotools from the saved JSON
+    pycoco = pytest.importorskip("pycocotools.coco")
+    from pycocotools.cocoeval import COCOeval
+
+    from edgeseg.cli import main
+
+    assert main(["val", "--model", str(result.best), "--data", str(coco8 / "data.yaml"), "--imgsz", "320",
+                 "--save-json", "--project", str(tmp_path / "val")]) == 0
+    ours = json.loads((tmp_path / "val" / "exp" / "metrics.json").read_text())
+    gt = pycoco.COCO(str(coco8 / "annotations" / "instances_val.json"))
+    dets = gt.loadRes(str(tmp_path / "val" / "exp" / "predictions.json"))
+    for kind, key in (("bbox", "metrics/box/mAP50-95"), ("segm", "metrics/seg/mAP50-95")):
+        ev = COCOeval(gt, dets, kind)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+        assert abs(ev.stats[0] - ours[key]) <= 0.002, (kind, ev.stats[0], ours[key])
+
+
+def _train_cmd(data: Path, project: Path, epochs: int) -> list[str]:
+    return [sys.executable, "-m", "edgeseg", "train", "--data", str(data), "--epochs", str(epochs), "--project",
+            str(project), "--name", "run", "--exist-ok", "--imgsz", "128", "--batch", "4", "--workers", "0",
+            "--no-plots", "--warmup-epochs", "0", "--optimizer", "AdamW", "--lr0", "0.002"]
+
+
+def _state(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_equals_an_uninterrupted_run(synthetic_data, tmp_path):
+    env = {**os.environ, "EDGESEG_CACHE_DIR": str(tmp_path / "cache")}
+    full = subprocess.run(_train_cmd(synthetic_data, tmp_path / "a", 3), env=env, capture_output=True, text=True, timeout=600)
+    assert full.returncode == 0, full.stderr[-2000:]
+    run_b = tmp_path / "b" / "run"
+    proc = subprocess.Popen(_train_cmd(synthetic_data, tmp_path / "b", 3), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline and not (run_b / "results.csv").exists():
+        time.sleep(0.05)
+    time.sleep(0.7)  # somewhere inside epoch 2 (or while it writes its checkpoint)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    last = run_b / "weights" / "last.pt"
+    assert last.is_file() and not [p for p in last.parent.iterdir() if p.suffix == ".tmp"]
+    killed_at = int(_state(last)["epoch"])  # the checkpoint on disk is complete and loadable
+    resumed = subprocess.run([sys.executable, "-m", "edgeseg", "train", "--resume", str(last), "--workers", "0"],
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = _state(tmp_path / "a" / "run" / "weights" / "last.pt"), _state(last)
+    assert a["epoch"] == b["epoch"] == 2 and killed_at < 2
+    for key in ("state_dict", "train_model_state"):
+        for name, tensor in a[key].items():
+            assert torch.equal(tensor, b[key][name]), (key, name)
+    rows = (run_b / "results.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in rows[1:]] == ["1", "2", "3"]
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_with_gloo(synthetic_data, tmp_path):
+    env = {**os.environ, "EDGESEG_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+           "-m", "edgeseg", "train", "--data", str(synthetic_data), "--epochs", "1", "--imgsz", "128", "--batch", "4",
+           "--workers", "0", "--no-plots", "--max-batches", "2", "--project", str(tmp_path), "--name", "ddp"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "ddp" / "weights" / "last.pt").is_file()
+    assert not (tmp_path / "ddp2").exists()  # only rank 0 creates the run directory
+
+
+def test_patience_stops_early_and_pretrained_class_change(synthetic_data, tmp_path, monkeypatch, seeded_model):
+    monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
+    from edgeseg.trainer.checkpoint import save_checkpoint
+
+    ckpt = save_checkpoint(tmp_path / "coco.pt", seeded_model, {i: str(i) for i in range(80)})
+    args = TrainArgs(data=str(synthetic_data), pretrained=str(ckpt), epochs=6, patience=1,
+                     project=str(tmp_path / "runs"), max_batches=1, **FAST)
+    trainer = Trainer(args)
+    result = trainer.train()
+    assert result.epochs_run < 6  # no improvement after the first epoch -> stopped
+    model = trainer.raw_model
+    assert model.head.nc == 5
+    backbone = "model.0.conv.weight"
+    assert not torch.equal(model.state_dict()[backbone], torch.zeros(1))
+    start = Trainer(TrainArgs(data=str(synthetic_data), pretrained=str(ckpt), epochs=1, **FAST))
+    from edgeseg.trainer.model_init import build_for_training
+
+    fresh = build_for_training(start.args, 5)
+    assert torch.equal(fresh.state_dict()[backbone], seeded_model.state_dict()[backbone])  # backbone transferred
+    assert fresh.head.cv3[0][-1].weight.shape[0] == 5  # class conv re-initialised for 5 classes
