@@ -57,6 +57,12 @@ def _list_images(entry: str | list, root: Path, origin: Path) -> list[Path]:
     return files
 
 
+def _splits_present(data: dict, root: Path) -> bool:
+    entries = [data[s] for s in ("train", "val") if data.get(s)]
+    flat = [e for entry in entries for e in (entry if isinstance(entry, list) else [entry])]
+    return all(isinstance(e, str) and ((root / e) if not Path(e).is_absolute() else Path(e)).exists() for e in flat)
+
+
 def load_data_yaml(path: str | Path) -> DataConfig:
     """Parse and check a data.yaml: `path`, `train`, `val`, optional `test`, `names` (and `nc` must agree)."""
     path = Path(path)
@@ -78,6 +84,12 @@ def load_data_yaml(path: str | Path) -> DataConfig:
     if not isinstance(base, str):
         raise UsageError(f"{path}: 'path' must be a string, got {base!r}")
     root = (path.parent / base).resolve() if not Path(base).is_absolute() else Path(base)
+    if data.get("download") and not _splits_present(data, root):
+        from .download import download_dataset
+
+        if not isinstance(data["download"], str):
+            raise UsageError(f"{path}: 'download' must be a URL string")
+        download_dataset(data["download"], root, str(path))
     splits = {s: _list_images(data[s], root, path) for s in ("train", "val", "test") if data.get(s)}
     return DataConfig(path, root, splits, names)
 
