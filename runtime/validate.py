@@ -63,7 +63,7 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
     size = predictor.resolve_imgsz(imgsz)
     post = PostprocessConfig(**{**VAL_DEFAULTS, **overrides})
     evaluator, entries, speeds = Evaluator(cfg.names), [], []
-    coco_path = find_coco_annotations(cfg.root, split) if gt_source in ("auto", "coco") else None
+    coco_path = (cfg.coco.get(split) or find_coco_annotations(cfg.root, split)) if gt_source in ("auto", "coco") else None
     if gt_source == "coco" and coco_path is None:
         raise UsageError(f"{cfg.root}: no annotations/instances_{split}.json for COCO ground truth")
     coco = load_coco(coco_path) if coco_path else None

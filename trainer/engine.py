@@ -64,7 +64,7 @@ class Trainer:
 
     # ---- setup -------------------------------------------------------------------------------------------------
     def _datasets(self):
-        records, report = scan(self.data.splits["train"], self.data.nc)
+        records, report = scan(self.data.splits["train"], self.data.nc, self.data.coco.get("train"))
         if self.dist.main:
             print_skip_report(report, self.log)
         a = self.args

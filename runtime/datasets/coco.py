@@ -81,3 +81,55 @@ def find_coco_annotations(root: Path, split: str) -> Path | None:
     """The dataset's own COCO json for a split, when it ships one (annotations/instances_<split>.json)."""
     path = root / "annotations" / f"instances_{split}.json"
     return path if path.is_file() else None
+
+
+def merge_parts(parts: list[np.ndarray]) -> np.ndarray:
+    """Several polygons of one instance as ONE polygon: each further part is reached from the nearest point of the
+    polygon so far by a zero-area bridge walked out and back, so filling it gives the union (the YOLO-seg
+    convention for multi-part instances)."""
+    merged = parts[0]
+    for part in parts[1:]:
+        d = ((merged[:, None, :] - part[None, :, :]) ** 2).sum(-1)
+        i, j = np.unravel_index(int(d.argmin()), d.shape)
+        loop = np.concatenate([part[j:], part[: j + 1]])
+        merged = np.concatenate([merged[: i + 1], loop, merged[i:]])
+    return merged
+
+
+def instance_polygon(segm, h: int, w: int, origin: str) -> np.ndarray | None:
+    """One (P,2) pixel polygon for an annotation's polygons or RLE (None when it has no area)."""
+    if isinstance(segm, list):
+        parts = [np.asarray(p, np.float64).reshape(-1, 2) for p in segm if len(p) >= 6]
+    else:
+        mask = _mask(segm, h, w, origin).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        parts = [c.reshape(-1, 2).astype(np.float64) + 0.5 for c in contours if len(c) >= 3]
+    if not parts:
+        return None
+    parts.sort(key=lambda p: -cv2.contourArea(p.astype(np.float32)))
+    return merge_parts(parts)
+
+
+def training_instances(coco: CocoAnnotations, file_name: str) -> tuple[list[int], list[np.ndarray], list[str]]:
+    """(class ids, normalised polygons, problems) of one image for training; crowd regions are left out."""
+    image = coco.images[file_name]
+    h, w = int(image["height"]), int(image["width"])
+    classes, polygons, problems = [], [], []
+    for ann in coco.by_image.get(int(image["id"]), []):
+        cat = ann.get("category_id")
+        if cat not in coco.class_of_category:
+            problems.append(f"annotation {ann.get('id')}: unknown category id {cat}")
+            continue
+        if ann.get("iscrowd", 0):
+            continue
+        try:
+            poly = instance_polygon(ann.get("segmentation"), h, w, f"{coco.path} (annotation {ann.get('id')})")
+        except UsageError as err:
+            problems.append(str(err).split(": ", 1)[-1])
+            continue
+        if poly is None:
+            problems.append(f"annotation {ann.get('id')}: empty segmentation")
+            continue
+        classes.append(coco.class_of_category[cat])
+        polygons.append((poly / [w, h]).clip(0, 1).astype(np.float32))
+    return classes, polygons, problems

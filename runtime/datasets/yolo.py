@@ -22,6 +22,7 @@ class DataConfig:
     root: Path
     splits: dict[str, list[Path]]  # split -> image files
     names: dict[int, str]
+    coco: dict[str, Path] = field(default_factory=dict)  # split -> COCO json when the split is given as one
 
     @property
     def nc(self) -> int:
@@ -90,8 +91,27 @@ def load_data_yaml(path: str | Path) -> DataConfig:
         if not isinstance(data["download"], str):
             raise UsageError(f"{path}: 'download' must be a URL string")
         download_dataset(data["download"], root, str(path))
-    splits = {s: _list_images(data[s], root, path) for s in ("train", "val", "test") if data.get(s)}
-    return DataConfig(path, root, splits, names)
+    splits, coco = {}, {}
+    for split in ("train", "val", "test"):
+        entry = data.get(split)
+        if isinstance(entry, str) and entry.endswith(".json"):
+            coco[split], splits[split] = _coco_split(entry, data.get(f"{split}_images", f"images/{split}"), root, path)
+        elif entry:
+            splits[split] = _list_images(entry, root, path)
+    return DataConfig(path, root, splits, names, coco)
+
+
+def _coco_split(entry: str, images_dir: str, root: Path, origin: Path) -> tuple[Path, list[Path]]:
+    """A split given as a COCO json: its images are the json's file names under `<split>_images` (default images/<split>)."""
+    import json
+
+    json_path = root / entry
+    try:
+        records = json.loads(json_path.read_text(encoding="utf-8"))["images"]
+        names = [r["file_name"] for r in records]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{origin}: cannot read COCO json {json_path} ({err})") from None
+    return json_path, [root / images_dir / name for name in names]
 
 
 def label_path(image: Path) -> Path:

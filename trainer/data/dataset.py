@@ -60,8 +60,28 @@ def _scan_one(image: Path, nc: int) -> tuple[Record | None, list[str]]:
     return rec, labels.problems
 
 
-def scan(images: list[Path], nc: int) -> tuple[list[Record], list[tuple[str, str]]]:
+def scan_coco(images: list[Path], coco_json: Path) -> tuple[list[Record], list[tuple[str, str]]]:
+    """Training records from a COCO json (polygons or RLE; crowd regions left out of training)."""
+    from edgeseg.runtime.datasets.coco import load_coco, training_instances
+
+    coco = load_coco(coco_json)
+    records, report = [], []
+    for image in images:
+        try:
+            read_image(image)
+        except UsageError as err:
+            report.append((str(image), str(err).split(": ", 1)[-1]))
+            continue
+        classes, polygons, problems = training_instances(coco, image.name)
+        report += [(f"{coco_json} ({image.name})", p) for p in problems]
+        records.append(Record(str(image), classes, [p.ravel().tolist() for p in polygons]))
+    return records, report
+
+
+def scan(images: list[Path], nc: int, coco_json: Path | None = None) -> tuple[list[Record], list[tuple[str, str]]]:
     """Usable records plus (file, reason) for everything skipped or adjusted; cached by file sizes and mtimes."""
+    if coco_json is not None:
+        return scan_coco(images, coco_json)
     key = _fingerprint(images)
     path = cache_dir() / f"{key[:32]}.json"
     if path.is_file():
