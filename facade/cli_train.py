@@ -1,8 +1,12 @@
 """`edgeseg train`: every TrainArgs field is an option (--epochs 30 or epochs=30); unknown names are errors."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import typing
 from dataclasses import MISSING, fields
+from pathlib import Path
 
 from edgeseg.runtime.errors import NotAvailableError, UsageError
 
@@ -31,12 +35,24 @@ def options_help() -> str:
     return "Options: " + "; ".join(parts)
 
 
+def latest_last_pt(project: str = "runs/train") -> str:
+    """`--resume` without a path: the most recently written last.pt under the project directory."""
+    candidates = sorted(Path(project).glob("*/weights/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not candidates:
+        raise UsageError(f"--resume: no {project}/*/weights/last.pt to resume (pass the checkpoint path)")
+    return str(candidates[-1])
+
+
 def parse_train_options(tokens: list[str]) -> dict[str, typing.Any]:
     TrainArgs = _train_args_cls()
     kinds = {f.name: _kind(str(f.type)) for f in fields(TrainArgs)}
     out, i = {}, 0
     while i < len(tokens):
         token = tokens[i]
+        if token == "--resume" and (i + 1 >= len(tokens) or tokens[i + 1].startswith("--")):
+            out["resume"] = ""  # resolved to the latest run once --project is known
+            i += 1
+            continue
         if not token.startswith("--"):
             raise UsageError(f"unexpected argument '{token}' (options look like --epochs 30 or epochs=30)")
         key = token[2:].replace("-", "_")
@@ -64,11 +80,28 @@ def _convert(value: str, kind: str, token: str):
         raise UsageError(f"option {token} expects a{'n' if kind == 'int' else ''} {kind}, got '{value}'") from None
 
 
+def launch_ddp(tokens: list[str], devices: list[str]) -> None:
+    """--device 0,1 outside torchrun: re-run this command under torchrun, one process per GPU."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": ",".join(devices)}
+    rest = [t for t in tokens]
+    i = rest.index("--device")
+    rest[i + 1] = "cuda"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(len(devices)), "-m", "edgeseg", "train", *rest]
+    code = subprocess.call(cmd, env=env)
+    if code:
+        raise UsageError(f"distributed training exited with code {code}")
+
+
 def run_train(tokens: list[str]) -> None:
     from edgeseg.trainer.engine import Trainer
 
     TrainArgs = _train_args_cls()
     options = parse_train_options(tokens)
+    devices = str(options.get("device", "cpu")).split(",")
+    if len(devices) > 1 and "WORLD_SIZE" not in os.environ:
+        return launch_ddp(tokens, devices)
+    if options.get("resume") == "":
+        options["resume"] = latest_last_pt(options.get("project", "runs/train"))
     if not options.get("data") and not options.get("resume"):
         raise UsageError("edgeseg train needs --data path/to/data.yaml (or --resume path/to/last.pt)")
     if options.get("resume") and not options.get("data"):
