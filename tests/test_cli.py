@@ -74,9 +74,13 @@ def test_verbose_shows_the_traceback(images, capsys):
     assert code == 2 and "Traceback" in err
 
 
-def test_not_yet_available_commands_say_so(capsys):
-    code, err = run(["train", "data=x.yaml"], capsys)
-    assert code == 2 and "not available yet" in err
+def test_train_usage_errors_are_one_line(capsys, torch_or_skip):
+    code, err = run(["train", "epochs=3"], capsys)
+    assert code == 2 and "needs --data" in err
+    code, err = run(["train", "data=missing.yaml"], capsys)
+    assert code == 2 and "missing.yaml: no such dataset file" in err
+    code, err = run(["train", "--data", "x.yaml", "--epoch", "3"], capsys)
+    assert code == 2 and "unknown training option '--epoch'" in err
 
 
 def test_module_entry_point_exit_code():
