@@ -12,7 +12,7 @@ from edgeseg.outputs import PredictionWriter
 from edgeseg.runtime.datasets.synthetic import CLASS_NAMES, generate_dataset
 from edgeseg.runtime.predictor import mean_speed
 
-console = Console()
+console = Console(soft_wrap=True)
 DEMO_CONF = 0.001  # an untrained model's scores sit near its prior (~1e-3), so the demo looks that low
 
 

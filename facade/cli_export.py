@@ -7,7 +7,7 @@ from rich.console import Console
 
 from edgeseg.runtime.errors import NotAvailableError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
 
 
 def run_export(model: str, fmt: str, imgsz: str, batch: int, dynamic: bool, half: bool, opset: int | None,

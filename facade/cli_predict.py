@@ -7,12 +7,13 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from edgeseg.model import open_predictor
-from edgeseg.outputs import PredictionWriter, increment_dir
+from edgeseg.outputs import PredictionWriter
+from edgeseg.runtime.paths import increment_dir
 from edgeseg.runtime.backends import BackendOptions
 from edgeseg.runtime.predictor import mean_speed
 from edgeseg.runtime.sources import count_images
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
 
 
 def run_predict(source: str, model: str, imgsz, backend, batch: int, options: BackendOptions, out, saves,

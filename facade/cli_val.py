@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.table import Table
 
 from edgeseg.model import open_predictor
-from edgeseg.outputs import increment_dir
+from edgeseg.runtime.paths import increment_dir
 from edgeseg.runtime.backends import BackendOptions
 from edgeseg.runtime.validate import validate
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
 
 
 def metrics_table(metrics, per_class: bool = True) -> Table:

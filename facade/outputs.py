@@ -1,4 +1,4 @@
-"""Writing prediction outputs: overlay images, COCO results JSON, YOLO-seg txt, into an auto-numbered run dir."""
+"""Writing prediction outputs: overlay images (or video), COCO results JSON, YOLO-seg txt."""
 from __future__ import annotations
 
 import json
@@ -7,20 +7,6 @@ from pathlib import Path
 import cv2
 
 from edgeseg.runtime.results import Results
-
-
-def increment_dir(base: str | Path, exist_ok: bool = False) -> Path:
-    """runs/predict/exp, exp2, exp3, ... (or base itself when exist_ok)."""
-    base = Path(base)
-    if exist_ok or not base.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        return base
-    n = 2
-    while Path(f"{base}{n}").exists():
-        n += 1
-    path = Path(f"{base}{n}")
-    path.mkdir(parents=True)
-    return path
 
 
 def coco_image_id(path: str | None, index: int) -> int | str:

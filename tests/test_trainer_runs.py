@@ -30,6 +30,7 @@ def overfit_yaml(coco8: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(2400)
 def test_overfits_coco8_and_writes_the_run_dir(coco8, tmp_path, monkeypatch):
     """From scratch on the 4 coco8 train images: mask mAP50 on the same images > 0.5 (100 epochs, ~1.5 min)."""
     monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
@@ -87,11 +88,12 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(synthetic_data, tmp_pat
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     last = run_b / "weights" / "last.pt"
-    assert last.is_file() and not [p for p in last.parent.iterdir() if p.suffix == ".tmp"]
+    assert last.is_file()  # a kill during a checkpoint write may leave a .tmp beside it, never a partial last.pt
     killed_at = int(_state(last)["epoch"])  # the checkpoint on disk is complete and loadable
     resumed = subprocess.run([sys.executable, "-m", "edgeseg", "train", "--resume", str(last), "--workers", "0"],
                              env=env, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert not [p for p in last.parent.iterdir() if p.suffix == ".tmp"]  # interrupted writes are cleaned up
     a, b = _state(tmp_path / "a" / "run" / "weights" / "last.pt"), _state(last)
     assert a["epoch"] == b["epoch"] == 2 and killed_at < 2
     for key in ("state_dict", "train_model_state"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -69,8 +69,7 @@ class Trainer:
         if self.dist.main:
             print_skip_report(report, self.log)
         a = self.args
-        hyp = AugmentConfig(a.mosaic, a.mixup, a.copy_paste, a.degrees, a.translate, a.scale, a.shear, a.perspective,
-                            a.hsv_h, a.hsv_s, a.hsv_v, a.fliplr)
+        hyp = AugmentConfig(**{f.name: getattr(a, f.name) for f in fields(AugmentConfig)})
         return SegDataset(records, a.imgsz, True, hyp, seed=a.seed, mask_ratio=a.mask_ratio)
 
     def _loader(self, dataset):
@@ -117,6 +116,8 @@ class Trainer:
             self.run_dir = new_run_dir(a.project, a.name, a.exist_ok)
         if self.dist.main:
             (self.run_dir / "weights").mkdir(parents=True, exist_ok=True)
+            for stale in (self.run_dir / "weights").glob(".*.tmp"):  # a write interrupted by a kill: never a checkpoint
+                stale.unlink()
             write_args(self.run_dir, a.to_dict())
             self.log(f"{name} lr0={self.lr0} momentum={self.momentum} weight_decay={decay:.2e}, batch {a.batch} "
                      f"(accumulate {self.accumulate} to {NOMINAL_BATCH}), {len(self.dataset)} train images")

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.paths import increment_dir
 
 from .checkpoint import atomic_torch_save, checkpoint_dict, load_checkpoint
 
@@ -18,16 +19,7 @@ CSV_COLUMNS = ["epoch", "train/box_loss", "train/seg_loss", "train/cls_loss", "t
 
 
 def new_run_dir(project: str, name: str, exist_ok: bool) -> Path:
-    base = Path(project) / name
-    if exist_ok or not base.exists():
-        base.mkdir(parents=True, exist_ok=True)
-        return base
-    n = 2
-    while Path(f"{base}{n}").exists():
-        n += 1
-    path = Path(f"{base}{n}")
-    path.mkdir(parents=True)
-    return path
+    return increment_dir(Path(project) / name, exist_ok)
 
 
 def write_args(run_dir: Path, args: dict) -> None:
