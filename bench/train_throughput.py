@@ -70,6 +70,8 @@ def reference(python: str, data: Path, imgsz: int, batches: int, threads: str, o
     local = out / "data"
     if not local.exists():  # the reference writes label caches next to a dataset: give it a private copy
         shutil.copytree(data.parent, local)
+        text = (local / data.name).read_text()  # the reference resolves `path:` from its own settings, not the yaml
+        (local / data.name).write_text("\n".join(f"path: {local}" if ln.startswith("path:") else ln for ln in text.splitlines()))
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out), "YOLO_OFFLINE": "1"}
     proc = subprocess.run([python, str(script), str(local / data.name), str(imgsz), str(batches), threads, str(out / "runs")],
                           capture_output=True, text=True, env=env, timeout=3000, cwd=out)
