@@ -10,8 +10,15 @@ torch = pytest.importorskip("torch")
 
 from edgeseg.runtime.errors import UsageError  # noqa: E402
 from edgeseg.trainer.assigner import TaskAlignedAssigner  # noqa: E402
-from edgeseg.trainer.data.augment import Sample, flip_lr, mosaic4, random_perspective, resample  # noqa: E402
-from edgeseg.trainer.data.dataset import AugmentConfig, SegDataset, collate, scan, to_tensors  # noqa: E402
+from edgeseg.trainer.data.augment import (  # noqa: E402
+    AugmentConfig,  # noqa: E402
+    Sample,
+    flip_lr,
+    mosaic4,
+    random_perspective,
+    resample,
+)
+from edgeseg.trainer.data.dataset import SegDataset, collate, scan, to_tensors  # noqa: E402
 
 
 def test_assigner_picks_anchors_inside_the_box_with_aligned_targets():

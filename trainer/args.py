@@ -6,6 +6,10 @@ from typing import Any
 
 from edgeseg.runtime.errors import UsageError
 
+from .data.augment import AugmentConfig
+
+_AUG = AugmentConfig()  # one place for the augmentation defaults
+
 
 @dataclass
 class TrainArgs:
@@ -38,18 +42,18 @@ class TrainArgs:
     box: float = 7.5
     cls: float = 0.5
     dfl: float = 1.5
-    mosaic: float = 1.0
-    mixup: float = 0.0
-    copy_paste: float = 0.0
-    degrees: float = 0.0
-    translate: float = 0.1
-    scale: float = 0.5
-    shear: float = 0.0
-    perspective: float = 0.0
-    hsv_h: float = 0.015
-    hsv_s: float = 0.7
-    hsv_v: float = 0.4
-    fliplr: float = 0.5
+    mosaic: float = _AUG.mosaic
+    mixup: float = _AUG.mixup
+    copy_paste: float = _AUG.copy_paste
+    degrees: float = _AUG.degrees
+    translate: float = _AUG.translate
+    scale: float = _AUG.scale
+    shear: float = _AUG.shear
+    perspective: float = _AUG.perspective
+    hsv_h: float = _AUG.hsv_h
+    hsv_s: float = _AUG.hsv_s
+    hsv_v: float = _AUG.hsv_v
+    fliplr: float = _AUG.fliplr
     mask_ratio: int = 4
     amp: bool = True
     val: bool = True

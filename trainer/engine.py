@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from edgeseg.runtime.datasets.yolo import load_data_yaml
 from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.metadata import ModelMetadata
@@ -18,7 +17,8 @@ from edgeseg.runtime.predictor import Predictor
 from edgeseg.runtime.validate import validate
 
 from .args import TrainArgs
-from .data.dataset import AugmentConfig, SegDataset, collate, scan
+from .data.augment import AugmentConfig
+from .data.dataset import SegDataset, collate, scan
 from .distributed import DistContext
 from .loss import LossGains, SegmentationLoss
 from .model_init import build_for_training

@@ -14,6 +14,24 @@ from edgeseg.runtime.letterbox import PAD_VALUE, letterbox
 RESAMPLE_POINTS = 1000
 
 
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation strengths (the YOLOv8 defaults); TrainArgs takes its defaults from here."""
+
+    mosaic: float = 1.0
+    mixup: float = 0.0
+    copy_paste: float = 0.0
+    degrees: float = 0.0
+    translate: float = 0.1
+    scale: float = 0.5
+    shear: float = 0.0
+    perspective: float = 0.0
+    hsv_h: float = 0.015
+    hsv_s: float = 0.7
+    hsv_v: float = 0.4
+    fliplr: float = 0.5
+
+
 @dataclass
 class Sample:
     """An image with its instances: polygons in pixel coordinates of that image."""

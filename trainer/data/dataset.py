@@ -18,7 +18,7 @@ from edgeseg.runtime.datasets.yolo import label_path, read_labels
 from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.sources import read_image
 
-from .augment import (Sample, copy_paste, flip_lr, hsv_jitter, letterbox_sample, load_resized, mixup, mosaic4,
+from .augment import (AugmentConfig, Sample, copy_paste, flip_lr, hsv_jitter, letterbox_sample, load_resized, mixup, mosaic4,
                       random_perspective, resample)
 
 CACHE_VERSION = 1
@@ -104,22 +104,6 @@ def scan(images: list[Path], nc: int, coco_json: Path | None = None) -> tuple[li
     except OSError:
         pass  # caching is an optimisation; an unwritable cache dir costs only speed
     return records, report
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    mosaic: float = 1.0
-    mixup: float = 0.0
-    copy_paste: float = 0.0
-    degrees: float = 0.0
-    translate: float = 0.1
-    scale: float = 0.5
-    shear: float = 0.0
-    perspective: float = 0.0
-    hsv_h: float = 0.015
-    hsv_s: float = 0.7
-    hsv_v: float = 0.4
-    fliplr: float = 0.5
 
 
 class SegDataset(torch.utils.data.Dataset):
