@@ -81,6 +81,23 @@ def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this
 
 
 @app.command()
+def devices(as_json: bool = typer.Option(False, "--json", help="Print the profiles as JSON.")) -> None:
+    """List the bundled device profiles (devices/*.toml): formats, precision, input size, engine order."""
+    import json as _json
+    from dataclasses import asdict
+
+    from edgeseg.devices.profiles import load_profile, profile_names
+
+    profiles = [load_profile(name) for name in profile_names()]
+    if as_json:
+        typer.echo(_json.dumps([asdict(p) for p in profiles], indent=2))
+        return
+    for p in profiles:
+        typer.echo(f"{p.name:18s} {'/'.join(p.formats):16s} {p.precision:5s} {p.imgsz:4d}  engines: "
+                   f"{', '.join(p.engines):30s} {p.description}")
+
+
+@app.command()
 def demo(out: Path = typer.Option(Path("demo-output"), help="Where the demo writes its data and outputs.")) -> None:
     """Synthetic dataset -> yolov8n-seg -> verified ONNX export -> torch-free predict -> overlays and JSON."""
     from edgeseg.cli_demo import run_demo

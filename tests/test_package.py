@@ -90,7 +90,8 @@ def test_installed_package_imports(tmp_path):
     assert built.returncode == 0, built.stderr[-2000:]
     assert not (target / "runtime").exists() and not (target / "trainer").exists()
     code = ("import edgeseg, edgeseg.runtime, edgeseg.trainer, edgeseg.converters, edgeseg.calibration, edgeseg.devices, "
-            "edgeseg.runtime.backends, edgeseg.trainer.nn; print(edgeseg.runtime.__file__)")
+            "edgeseg.runtime.backends, edgeseg.trainer.nn; from edgeseg.devices.profiles import profile_names; "
+            "assert len(profile_names()) >= 10, profile_names(); print(edgeseg.runtime.__file__)")
     env = {**os.environ, "PYTHONPATH": str(target)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
