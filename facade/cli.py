@@ -54,13 +54,14 @@ def predict(
                                                              "(fp32, bf16, fp16); default: the artifact's own."),
     threads: Optional[int] = typer.Option(None, help="Inference threads (default: all physical cores)."),
     batch: int = typer.Option(1, help="Images per forward pass, where the model has a batch dimension."),
+    profile: Optional[str] = typer.Option(None, help="Device profile whose engine order to use (see `edgeseg devices`)."),
 ) -> None:
     """Segment images, directories, globs, videos, webcams or streams; write overlays plus COCO-style JSON."""
     from edgeseg.cli_predict import run_predict
     from edgeseg.runtime.backends import BackendOptions
 
     run_predict(
-        source=source, model=model, imgsz=imgsz, backend=backend, batch=batch, out=(project, name, exist_ok),
+        source=source, model=model, imgsz=imgsz, backend=backend, batch=batch, out=(project, name, exist_ok), profile=profile,
         options=BackendOptions(device=device, threads=threads, exec_precision=exec_precision),
         saves=(save, save_json, save_txt), verbose=STATE["verbose"],
         post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms),
@@ -151,7 +152,9 @@ def val(
 @app.command()
 def export(
     model: str = typer.Option(..., help="Checkpoint (.pt, edgeseg or Ultralytics) or model name to export."),
-    fmt: str = typer.Option(..., "--format", help="torchscript, onnx or openvino."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="torchscript, onnx or openvino."),
+    target: Optional[str] = typer.Option(None, help="A device profile (see `edgeseg devices`): export exactly what "
+                                                    "it asks for (a build bundle for TensorRT devices)."),
     imgsz: str = typer.Option("640", help="Input size: 640 or h,w (multiples of 32)."),
     batch: int = typer.Option(1, help="Fixed batch size (static exports)."),
     dynamic: bool = typer.Option(False, help="Variable batch and input size (rectangular inference)."),
@@ -163,8 +166,14 @@ def export(
     output: Optional[Path] = typer.Option(None, help="Artifact path (default: beside the checkpoint)."),
 ) -> None:
     """Export a model; the artifact is verified against PyTorch (cosine >= 0.9999 FP32, 0.999 FP16) before it is written."""
-    from edgeseg.cli_export import run_export
+    from edgeseg.cli_export import run_export, run_export_target
 
+    if target:
+        if fmt:
+            raise typer.BadParameter("give either --format or --target (a profile decides the format)")
+        return run_export_target(model, target, output)
+    if not fmt:
+        raise typer.BadParameter("--format (or --target) is required")
     run_export(model, fmt, imgsz, batch, dynamic, half, opset, simplify, layout, output)
 
 

@@ -26,3 +26,15 @@ def run_export(model: str, fmt: str, imgsz: str, batch: int, dynamic: bool, half
     console.print(f"exported {fmt} ({options.precision}, layout {layout}, "
                   f"{'dynamic' if dynamic else f'{options.imgsz[0]}x{options.imgsz[1]} batch {batch}'}) "
                   f"to {result.path} ({result.size_bytes / 1e6:.1f} MB)")
+
+
+def run_export_target(model: str, target: str, output: Path | None) -> None:
+    try:
+        from edgeseg.converters.targets import export_target
+    except ImportError as err:
+        raise NotAvailableError(f"`edgeseg export` needs torch and the converter toolchains: "
+                                f"pip install 'edgeseg[export]' ({err})") from None
+    result = export_target(model, target, output, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    if result.report:
+        console.print(result.report.summary())
+    console.print(f"exported for {target} to {result.path} ({result.size_bytes / 1e6:.1f} MB)")

@@ -17,9 +17,14 @@ console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on
 
 
 def run_predict(source: str, model: str, imgsz, backend, batch: int, options: BackendOptions, out, saves,
-                verbose: bool, post: dict) -> None:
+                verbose: bool, post: dict, profile: str | None = None) -> None:
     report = (lambda line: console.print(f"[dim]{line}[/dim]")) if verbose else None
-    predictor = open_predictor(model, backend=backend, options=options, report=report)
+    preference = None
+    if profile:
+        from edgeseg.devices.profiles import load_profile
+
+        preference = load_profile(profile).engines
+    predictor = open_predictor(model, backend=backend, options=options, report=report, preference=preference)
     if verbose:
         console.print(f"model {model}: {predictor.backend.describe()}, {predictor.metadata.num_classes} classes")
     total = count_images(source)

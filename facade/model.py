@@ -48,7 +48,7 @@ def build_torch_predictor(spec: str, nc: int | None = None, seed: int = 0, optio
 
 
 def open_predictor(spec: str | Path, backend: str | None = None, options: BackendOptions | None = None, report=None,
-                   **build: Any) -> Predictor:
+                   preference: tuple[str, ...] | None = None, **build: Any) -> Predictor:
     """Name/description -> a fresh torch model; any file -> the runtime's format detection and engine choice."""
     spec = str(spec)
     if _is_model_description(spec):
@@ -59,7 +59,7 @@ def open_predictor(spec: str | Path, backend: str | None = None, options: Backen
     if not Path(spec).exists():
         hint = " (edgeseg never downloads weights: pass a local file, or a name like yolov8n-seg for a fresh model)"
         raise UsageError(f"{spec}: no such model file{hint if spec.endswith('.pt') else ''}")
-    return runtime_load(spec, backend=backend, options=options, report=report)
+    return runtime_load(spec, backend=backend, options=options, report=report, preference=preference)
 
 
 class Model:

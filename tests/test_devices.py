@@ -44,3 +44,39 @@ def test_unknown_profile_and_cli_listing(capsys):
     assert main(["devices", "--json"]) == 0
     names = {p["name"] for p in json.loads(capsys.readouterr().out)}
     assert REQUIRED <= names
+
+
+def test_jetson_target_writes_a_portable_bundle(checkpoint, tmp_path, coco8):
+    pytest.importorskip("onnx", reason="export toolchain not installed")
+    import edgeseg.runtime as rt
+    from edgeseg.converters.targets import export_target
+
+    result = export_target(checkpoint, "jetson-orin-nano", tmp_path)
+    bundle = result.path
+    assert sorted(p.name for p in bundle.iterdir()) == ["build_engine.sh", "model.onnx", "model.onnx.edgeseg.json",
+                                                         "profile.toml"]
+    assert "trtexec --onnx=model.onnx --fp16" in (bundle / "build_engine.sh").read_text()
+    meta = json.loads((bundle / "model.onnx.edgeseg.json").read_text())
+    assert meta["precision"] == "fp16" and meta["imgsz"] == [640, 640]
+    predictor = rt.load(bundle / "model.onnx")  # the bundle's ONNX also runs here, through the runtime
+    assert predictor.metadata.precision == "fp16" and predictor.predict(coco8 / "images" / "val" / "000000000036.jpg")
+
+
+@pytest.mark.parametrize("target,message", [("intel-cpu", "INT8"), ("coral-edgetpu", "INT8"), ("ios-ane", "'coreml'")])
+def test_targets_that_need_later_toolchains_fail_clearly(checkpoint, tmp_path, target, message):
+    from edgeseg.converters.targets import export_target
+    from edgeseg.runtime.errors import NotAvailableError
+
+    with pytest.raises(NotAvailableError, match=message):
+        export_target(checkpoint, target, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("profile,engine", [("x86-cpu", "onnxruntime"), ("intel-cpu", "openvino")])
+def test_profile_engine_order_is_used_by_predict(artifacts, coco8, profile, engine, capsys, tmp_path):
+    from edgeseg.cli import main
+
+    path = artifacts("onnx").path
+    assert main(["predict", "--model", str(path), "--source", str(coco8 / "images" / "val"), "--profile", profile,
+                 "--verbose", "--no-save", "--no-save-json", "--project", str(tmp_path)]) == 0
+    assert f"using {engine}/fp32" in capsys.readouterr().err
