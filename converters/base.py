@@ -1,6 +1,7 @@
 """The exporter interface: each target says what it starts from and which options it supports."""
 from __future__ import annotations
 
+import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +43,13 @@ class Exporter(ABC):
         if options.half and not cls.supports_half:
             raise UsageError(f"--half is not supported for {cls.format} exports on this host")
 
+    requires: ClassVar[tuple[str, ...]] = ()  # python modules the conversion needs
+
     @classmethod
     def available(cls) -> tuple[bool, str]:
+        missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            return False, f"{cls.format} export needs {', '.join(missing)}: pip install 'edgeseg[export]'"
         return True, ""
 
     @abstractmethod

@@ -35,15 +35,7 @@ class OnnxExporter(Exporter):
     source = "torch"
     artifact_suffix = ".onnx"
     engine = "onnxruntime"
-
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import onnx  # noqa: F401
-            import onnxscript  # noqa: F401
-        except ImportError as err:
-            return False, f"ONNX export needs onnx and onnxscript: pip install 'edgeseg[export]' ({err})"
-        return True, ""
+    requires = ("onnx", "onnxscript")
 
     def export(self, ctx: ExportContext) -> Path:
         import onnx

@@ -16,14 +16,7 @@ class OpenVinoExporter(Exporter):
     source = "onnx"
     artifact_suffix = "_openvino_model"
     engine = "openvino"
-
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        try:
-            import openvino  # noqa: F401
-        except ImportError as err:
-            return False, f"OpenVINO export needs openvino: pip install 'edgeseg[export]' ({err})"
-        return True, ""
+    requires = ("openvino", "onnx", "onnxscript")  # converted from the ONNX export
 
     def export(self, ctx: ExportContext) -> Path:
         import openvino as ov

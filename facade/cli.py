@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from edgeseg.argv import pop_verbose, rewrite_key_value
-from edgeseg.runtime.errors import EdgesegError, NotAvailableError
+from edgeseg.runtime.errors import EdgesegError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -104,10 +104,6 @@ def demo(out: Path = typer.Option(Path("demo-output"), help="Where the demo writ
     from edgeseg.cli_demo import run_demo
 
     run_demo(out)
-
-
-def _not_yet(what: str) -> None:
-    raise NotAvailableError(f"`edgeseg {what}` is not available yet in this edgeseg version")
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})

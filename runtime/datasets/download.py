@@ -7,7 +7,10 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import IO
 
 from ..errors import UsageError
 
@@ -38,47 +41,63 @@ def fetch(url: str, dest: Path, max_bytes: int = MAX_ARCHIVE_BYTES) -> Path:
     return dest
 
 
+@dataclass(frozen=True)
+class _Member:
+    """One archive entry, format-neutral: name, kind, size and how to read it."""
+
+    name: str
+    kind: str  # "file", "dir" or "other" (links, devices: never extracted)
+    size: int
+    open: Callable[[], IO[bytes]]
+
+
+def _zip_members(zf: zipfile.ZipFile) -> list[_Member]:
+    def kind(m: zipfile.ZipInfo) -> str:
+        if (m.external_attr >> 16) & 0o170000 == 0o120000:
+            return "other"
+        return "dir" if m.is_dir() else "file"
+
+    return [_Member(m.filename, kind(m), m.file_size, lambda m=m: zf.open(m)) for m in zf.infolist()]
+
+
+def _tar_members(tar: tarfile.TarFile) -> list[_Member]:
+    def kind(m: tarfile.TarInfo) -> str:
+        return "file" if m.isfile() else "dir" if m.isdir() else "other"
+
+    return [_Member(m.name, kind(m), m.size, lambda m=m: tar.extractfile(m)) for m in tar.getmembers()]
+
+
+def _extract_members(members: list[_Member], root: Path, origin: str, max_bytes: int) -> None:
+    """Check every member (name, type, total size) before writing any, then write them under root."""
+    for m in members:
+        _safe_member(m.name, origin)
+        if m.kind == "other":
+            raise UsageError(f"{origin}: refusing '{m.name}' in the archive (links and devices are not extracted)")
+    if sum(m.size for m in members) > max_bytes:
+        raise UsageError(f"{origin}: archive expands beyond the {max_bytes / 2**30:.0f} GiB cap")
+    for m in members:
+        target = root / _safe_member(m.name, origin)
+        if m.kind == "dir":
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with m.open() as src, open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+
+
 def extract(archive: Path, root: Path, origin: str, max_bytes: int = MAX_EXTRACTED_BYTES) -> None:
     """Extract a zip or tar archive into root, member by member, after checking every name, type and size."""
     root.mkdir(parents=True, exist_ok=True)
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            for m in members:
-                _safe_member(m.filename, origin)
-                if (m.external_attr >> 16) & 0o170000 == 0o120000:
-                    raise UsageError(f"{origin}: refusing symlink '{m.filename}' in the archive")
-            if sum(m.file_size for m in members) > max_bytes:
-                raise UsageError(f"{origin}: archive expands beyond the {max_bytes / 2**30:.0f} GiB cap")
-            for m in members:
-                target = root / _safe_member(m.filename, origin)
-                if m.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(m) as src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+            _extract_members(_zip_members(zf), root, origin, max_bytes)
         return
     try:
         tar = tarfile.open(archive)
     except tarfile.TarError:
         raise UsageError(f"{origin}: the download is neither a zip nor a tar archive") from None
     with tar:
-        members = tar.getmembers()
-        for m in members:
-            _safe_member(m.name, origin)
-            if not (m.isfile() or m.isdir()):
-                raise UsageError(f"{origin}: refusing '{m.name}' in the archive (links and devices are not extracted)")
-        if sum(m.size for m in members) > max_bytes:
-            raise UsageError(f"{origin}: archive expands beyond the {max_bytes / 2**30:.0f} GiB cap")
-        for m in members:
-            target = root / _safe_member(m.name, origin)
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with tar.extractfile(m) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        _extract_members(_tar_members(tar), root, origin, max_bytes)
 
 
 def download_dataset(url: str, root: Path, origin: str) -> None:
