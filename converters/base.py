@@ -52,6 +52,10 @@ class Exporter(ABC):
             return False, f"{cls.format} export needs {', '.join(missing)}: pip install 'edgeseg[export]'"
         return True, ""
 
+    @classmethod
+    def embed_metadata(cls, artifact: Path, metadata: ModelMetadata) -> None:
+        """Put metadata inside an artifact made by another tool (an INT8 quantiser); the sidecar is written anyway."""
+
     @abstractmethod
     def export(self, ctx: ExportContext) -> Path:
         """Write the artifact (with embedded metadata where the format allows) under ctx.workdir."""

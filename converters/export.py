@@ -68,6 +68,19 @@ def _publish(artifact: Path, final: Path, meta: ModelMetadata) -> None:
         os.replace(artifact, final)
 
 
+def _export_int8(ctx: ExportContext, exporter_cls: type[Exporter], say) -> tuple[Path, ModelMetadata]:
+    """Quantise the FP32 ONNX for the target's engine; the metadata records the recipe and the calibration set."""
+    from .int8 import calibration_for, quantization_metadata, quantize_within_budget
+
+    options = ctx.options
+    calib = calibration_for(options, ctx.metadata, str(options.output or options.format))
+    meta = dataclasses.replace(ctx.metadata, calibration_manifest_sha256=calib.manifest_sha256)
+    outcome = quantize_within_budget(options.format, ctx.onnx_path, calib, options, meta, ctx.workdir / "int8", say)
+    meta = dataclasses.replace(meta, quantization=quantization_metadata(outcome, calib, options.max_drop))
+    exporter_cls.embed_metadata(outcome.result.artifact, meta)
+    return outcome.result.artifact, meta
+
+
 def export(source, options: ExportOptions, progress=None) -> ExportResult:
     """Export `source` (checkpoint path, model name, or a LoadedModel) per `options`; returns the final path."""
     say = progress or (lambda msg: None)
@@ -84,14 +97,17 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".edgeseg-export-", dir=final.parent) as tmp:
         ctx = ExportContext(wrapper, options, meta, Path(tmp))
-        if exporter_cls.source == "onnx":
+        if exporter_cls.source == "onnx" or options.int8:
             say("tracing to ONNX")
-            onnx_opts = dataclasses.replace(options, format="onnx", half=False)
+            onnx_opts = dataclasses.replace(options, format="onnx", half=False, int8=False)
             onnx_dir = Path(tmp) / "onnx"
             onnx_dir.mkdir()
             ctx.onnx_path = get_exporter("onnx")().export(dataclasses.replace(ctx, options=onnx_opts, workdir=onnx_dir))
-        say(f"converting to {options.format}")
-        artifact = exporter_cls().export(ctx)
+        if options.int8:
+            artifact, meta = _export_int8(ctx, exporter_cls, say)
+        else:
+            say(f"converting to {options.format}")
+            artifact = exporter_cls().export(ctx)
         meta.write_sidecar(artifact)
         report = None
         if options.verify:

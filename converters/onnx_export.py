@@ -53,6 +53,15 @@ class OnnxExporter(Exporter):
         return path
 
 
+    @classmethod
+    def embed_metadata(cls, artifact: Path, metadata) -> None:
+        import onnx
+
+        model = onnx.load(str(artifact))
+        set_metadata(model, metadata.to_json())
+        onnx.save(model, str(artifact))
+
+
 def trace_onnx(module, path: Path, imgsz, batch: int, dynamic: bool, opset: int) -> None:
     """torch.onnx.export (dynamo) into one self-contained file; exporter chatter goes to a buffer, not the user."""
     h, w = imgsz

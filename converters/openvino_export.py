@@ -27,3 +27,17 @@ class OpenVinoExporter(Exporter):
         out_dir.mkdir()
         ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=ctx.options.half)
         return out_dir
+
+    @classmethod
+    def embed_metadata(cls, artifact: Path, metadata) -> None:
+        import openvino as ov
+
+        xml = artifact / "model.xml"
+        model = ov.Core().read_model(str(xml))
+        model.set_rt_info(metadata.to_json(), RT_INFO_KEY)
+        tmp = artifact.parent / (artifact.name + ".embed")
+        tmp.mkdir()
+        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        for part in ("model.xml", "model.bin"):
+            (tmp / part).replace(artifact / part)
+        tmp.rmdir()

@@ -24,6 +24,12 @@ class ExportOptions:
     layout: str = "edgeseg"
     output: Path | None = None  # final artifact path; default: next to the checkpoint
     verify: bool = True
+    int8: bool = False
+    calib: Path | None = None  # a calibration set directory (edgeseg calib build)
+    data: str | None = None  # data.yaml: calibration from its train split when no --calib, val split for --max-drop
+    calib_n: int = 300
+    calib_method: str = "auto"
+    max_drop: float | None = 0.5  # INT8 mask mAP50-95 budget in points vs the FP32 artifact (needs data)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -36,12 +42,18 @@ class ExportOptions:
             raise UsageError(f"--layout must be one of {', '.join(LAYOUTS)}, got '{self.layout}'")
         if self.opset is not None and self.opset < MIN_OPSET:
             raise UsageError(f"--opset {self.opset} is too old: edgeseg exports opset {MIN_OPSET} or newer")
+        if self.int8 and self.half:
+            raise UsageError("--int8 and --half exclude each other: pick one precision")
+        if self.int8 and self.dynamic:
+            raise UsageError("INT8 exports are static-shape (calibrated at one input size); drop --dynamic")
+        if self.max_drop is not None and self.max_drop < 0:
+            raise UsageError(f"--max-drop must be >= 0 mAP points, got {self.max_drop}")
         if self.dynamic and self.batch != 1:
             raise UsageError("--dynamic already makes the batch size variable; do not combine it with --batch")
 
     @property
     def precision(self) -> str:
-        return "fp16" if self.half else "fp32"
+        return "int8" if self.int8 else "fp16" if self.half else "fp32"
 
 
 def parse_imgsz(value: int | str | tuple[int, int] | list[int]) -> tuple[int, int]:

@@ -49,11 +49,12 @@ def _category_ids(names: dict[int, str]) -> dict[int, int]:
 
 
 def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz=None, save_json: Path | None = None,
-             progress=None, gt_source: str = "auto", **overrides) -> SegmentMetrics:
+             progress=None, gt_source: str = "auto", on_result=None, **overrides) -> SegmentMetrics:
     """Box and mask metrics of `predictor` on a dataset split; predictions are those the model would give a user.
 
     Ground truth: the dataset's COCO json (annotations/instances_<split>.json) when it ships one and gt_source is
     "auto" or "coco" (then scores equal pycocotools' on the same predictions), else the YOLO-seg label files.
+    `on_result(image_path, results)` sees every image's predictions (parity checks compare two models with it).
     """
     cfg = data if isinstance(data, DataConfig) else load_data_yaml(data)
     if split not in cfg.splits:
@@ -85,6 +86,8 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
             image_id = int(image_path.stem) if image_path.stem.isdigit() else image_path.stem
         (res,) = predictor.predict_frames([Frame(image, str(image_path))], size, post)
         speeds.append(res.speed)
+        if on_result is not None:
+            on_result(image_path, res)
         evaluator.add(gt, res.boxes, res.scores, res.class_ids, res.instance_masks)
         if save_json is not None:
             entries += res.to_coco_json(image_id, category_ids)

@@ -157,7 +157,8 @@ class Trainer:
                 fitness = metrics.fitness if metrics else -1.0
                 improved = fitness > self.best_fitness
                 self.best_fitness = max(self.best_fitness, fitness)
-                stale = 0 if improved else stale + 1
+                if metrics is not None:  # patience counts validated epochs only (--no-val trains to the end)
+                    stale = 0 if improved else stale + 1
                 self._save(epoch, improved)
                 self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
                 stop = a.patience > 0 and stale >= a.patience

@@ -1,0 +1,45 @@
+"""The INT8 quantiser interface: every engine's quantiser starts from the FP32 ONNX graph and one calibration
+set, and takes the list of nodes that must stay in float (decode tail, final head convs, sensitive layers)."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from edgeseg.calibration.dataset import CalibrationSet
+
+QUANTIZERS: dict[str, str] = {
+    "onnx": "edgeseg.converters.quantize.ort:OrtQuantizer",
+    "openvino": "edgeseg.converters.quantize.openvino:NncfQuantizer",
+}
+
+
+@dataclass
+class QuantizeResult:
+    artifact: Path
+    details: dict[str, Any] = field(default_factory=dict)  # goes into the artifact's metadata "quantization"
+
+
+class Quantizer(ABC):
+    engine: ClassVar[str]
+    requires: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def missing(cls) -> list[str]:
+        return [m for m in cls.requires if importlib.util.find_spec(m) is None]
+
+    @abstractmethod
+    def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
+                 method: str = "auto") -> QuantizeResult:
+        """Write an INT8 artifact under workdir (its metadata is added by the caller)."""
+
+
+def get_quantizer(fmt: str) -> type[Quantizer] | None:
+    """The quantiser of an export format, or None when the format has no INT8 path here."""
+    if fmt not in QUANTIZERS:
+        return None
+    module_name, _, attr = QUANTIZERS[fmt].partition(":")
+    return getattr(importlib.import_module(module_name), attr)
