@@ -145,7 +145,7 @@ def _check_split(cfg: DataConfig, split: str, n: int) -> list[Path]:
                                f"(e.g. {overlap[0].name}); calibration images must not be scored on")
     if n < 1 or len(images) < n:
         raise CalibrationError(f"{cfg.path}: asked for {n} calibration images but split '{split}' has {len(images)}; "
-                               f"pass --n {len(images)} or add images (a calibration set is never silently smaller)")
+                               f"ask for {len(images)} (--n / --calib-n) or add images (a calibration set is never silently smaller)")
     return images
 
 

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 
 from edgeseg.devices.profiles import DeviceProfile, load_profile
-from edgeseg.runtime.errors import NotAvailableError
+from edgeseg.runtime.errors import NotAvailableError, UsageError
 
 from .export import ExportResult, export
 from .options import ExportOptions
@@ -27,23 +27,33 @@ cd "$(dirname "$0")"
 
 def check_supported(profile: DeviceProfile) -> None:
     """A clear error, before any work, when the profile needs what this version cannot export yet."""
+    from .quantize.base import QUANTIZERS
+
     fmt = profile.formats[0]
-    if profile.precision == "int8":
-        raise NotAvailableError(f"target {profile.name} needs an INT8 {fmt} export with a calibration set; INT8 export "
-                                f"is not available in this edgeseg version yet")
+    if profile.precision == "int8" and fmt not in QUANTIZERS:
+        raise NotAvailableError(f"target {profile.name} needs an INT8 {fmt} export; INT8 export is available for "
+                                f"{', '.join(QUANTIZERS)} only in this edgeseg version")
     if fmt not in export_formats():
         raise NotAvailableError(f"target {profile.name} needs a '{fmt}' export, which is not available in this edgeseg "
                                 f"version yet (available: {', '.join(export_formats())})")
 
 
-def options_for(profile: DeviceProfile, output: Path) -> ExportOptions:
+def options_for(profile: DeviceProfile, output: Path, quant: dict | None = None) -> ExportOptions:
+    """The profile decides format, size and precision; INT8 profiles also take the calibration options
+    (--calib / --data, the budget)."""
     check_supported(profile)
     fmt = profile.formats[0]
+    quant = dict(quant or {})
+    int8 = profile.precision == "int8"
+    if int8 and not quant.get("calib") and not quant.get("data"):
+        raise UsageError(f"target {profile.name} is INT8: pass --calib DIR (edgeseg calib build) or --data d.yaml")
     return ExportOptions(format=fmt, imgsz=(profile.imgsz, profile.imgsz), batch=profile.batch,
-                         dynamic=profile.dynamic, half=profile.precision == "fp16", output=output)
+                         dynamic=profile.dynamic, half=profile.precision == "fp16", int8=int8, output=output,
+                         **(quant if int8 else {}))
 
 
-def export_target(source, target: str, out_dir: Path | None = None, progress=None) -> ExportResult:
+def export_target(source, target: str, out_dir: Path | None = None, progress=None,
+                  quant: dict | None = None) -> ExportResult:
     profile = load_profile(target)
     check_supported(profile)
     src = Path(str(source))
@@ -51,7 +61,7 @@ def export_target(source, target: str, out_dir: Path | None = None, progress=Non
     stem = src.stem if src.suffix else src.name
     command = profile.build.get("command")
     if not command:
-        options = options_for(profile, out_dir / f"{stem}_{profile.name}{_suffix(profile)}")
+        options = options_for(profile, out_dir / f"{stem}_{profile.name}{_suffix(profile)}", quant)
         return export(source, options, progress)
     final = out_dir / f"{stem}_{profile.name}_bundle"
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -151,26 +151,76 @@ def export(
     fmt: Optional[str] = typer.Option(None, "--format", help="torchscript, onnx or openvino."),
     target: Optional[str] = typer.Option(None, help="A device profile (see `edgeseg devices`): export exactly what "
                                                     "it asks for (a build bundle for TensorRT devices)."),
+    all_formats: bool = typer.Option(False, "--all", help="Every format and precision that works here, with a report."),
     imgsz: str = typer.Option("640", help="Input size: 640 or h,w (multiples of 32)."),
     batch: int = typer.Option(1, help="Fixed batch size (static exports)."),
     dynamic: bool = typer.Option(False, help="Variable batch and input size (rectangular inference)."),
     half: bool = typer.Option(False, help="FP16 weights (float32 inputs/outputs)."),
+    int8: bool = typer.Option(False, help="INT8 (onnx: ONNX Runtime QDQ; openvino: NNCF) with a calibration set."),
+    calib: Optional[Path] = typer.Option(None, help="Calibration set directory from `edgeseg calib build`."),
+    data: Optional[str] = typer.Option(None, help="data.yaml: calibration from its train split (without --calib), "
+                                                  "the INT8 mAP budget and --verify on its val split."),
+    calib_n: int = typer.Option(300, help="Calibration images when building the set from --data."),
+    calib_method: str = typer.Option("auto", help="INT8 calibration: auto (measured), minmax, percentile, entropy."),
+    max_drop: float = typer.Option(0.5, help="INT8 budget: largest mask mAP50-95 drop (points) vs FP32 on --data's val."),
+    verify: bool = typer.Option(False, help="Validate artifact and checkpoint on --data's val split; exit 3 when a "
+                                             "drop exceeds its tolerance (FP32 0.1, FP16 0.3, INT8 --max-drop)."),
     opset: Optional[int] = typer.Option(None, help="ONNX opset (17 or newer; default 18)."),
     simplify: bool = typer.Option(True, help="Simplify the ONNX graph with onnxslim."),
     layout: str = typer.Option("edgeseg", help="Outputs: edgeseg (boxes, scores, mask_coeffs, protos) or "
                                                 "ultralytics (output0, output1)."),
-    output: Optional[Path] = typer.Option(None, help="Artifact path (default: beside the checkpoint)."),
+    output: Optional[Path] = typer.Option(None, help="Artifact path (default: beside the checkpoint); a directory "
+                                                     "for --all."),
 ) -> None:
     """Export a model; the artifact is verified against PyTorch (cosine >= 0.9999 FP32, 0.999 FP16) before it is written."""
-    from edgeseg.cli_export import run_export, run_export_target
+    from edgeseg.cli_export import ExportRequest, run_export, run_export_all, run_export_target
 
+    chosen = [name for name, on in (("--format", bool(fmt)), ("--target", bool(target)), ("--all", all_formats)) if on]
+    if len(chosen) != 1:
+        raise typer.BadParameter("give exactly one of --format, --target or --all")
+    req = ExportRequest(model, fmt, imgsz, batch, dynamic, half, int8, calib, data, calib_n, calib_method, max_drop,
+                        verify, opset, simplify, layout, output)
     if target:
-        if fmt:
-            raise typer.BadParameter("give either --format or --target (a profile decides the format)")
-        return run_export_target(model, target, output)
-    if not fmt:
-        raise typer.BadParameter("--format (or --target) is required")
-    run_export(model, fmt, imgsz, batch, dynamic, half, opset, simplify, layout, output)
+        return run_export_target(req, target)
+    if all_formats:
+        return run_export_all(req)
+    return run_export(req)
+
+
+@app.command()
+def benchmark(
+    model: str = typer.Option(..., help="Checkpoint to benchmark."),
+    data: str = typer.Option(..., help="data.yaml (val split scored; train split calibrates INT8)."),
+    imgsz: str = typer.Option("640", help="Input size."),
+    calib: Optional[Path] = typer.Option(None, help="Calibration set directory (default: built from --data)."),
+    calib_n: int = typer.Option(300, help="Calibration images when building the set from --data."),
+    max_drop: float = typer.Option(0.5, help="INT8 mask mAP budget (points)."),
+    out: Optional[Path] = typer.Option(None, help="Write export_report.md/.json/.png here too."),
+) -> None:
+    """The export matrix (format x precision: size, box/mask mAP, Δ, agreement, ms) without keeping artifacts."""
+    from edgeseg.cli_export import run_benchmark
+
+    run_benchmark(model, data, imgsz, calib, calib_n, max_drop, out)
+
+
+calib_app = typer.Typer(help="INT8 calibration sets.", no_args_is_help=True)
+app.add_typer(calib_app, name="calib")
+
+
+@calib_app.command("build")
+def calib_build(
+    data: str = typer.Option(..., help="Dataset data.yaml."),
+    split: str = typer.Option("train", help="Split to draw from (never val/test)."),
+    n: int = typer.Option(300, help="Number of images (an error when the split has fewer)."),
+    imgsz: str = typer.Option("640", help="Input size of the models it will calibrate."),
+    strategy: str = typer.Option("balanced", help="balanced (every class present is represented) or random."),
+    seed: int = typer.Option(0, help="Selection seed."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default: calib/<dataset>_<split>_<imgsz>_n<n>)."),
+) -> None:
+    """Pick and preprocess calibration images with the runtime's letterbox; writes calib.npz + manifest.json."""
+    from edgeseg.cli_export import run_calib_build
+
+    run_calib_build(data, split, n, imgsz, strategy, seed, out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,40 +1,147 @@
-"""`edgeseg export`: one artifact per call, verified against the PyTorch model before it is written."""
+"""`edgeseg export`, `edgeseg benchmark` and `edgeseg calib build`: artifacts verified against the PyTorch model
+before they are written, and (with --verify) validated against the checkpoint on real data."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 
-from edgeseg.runtime.errors import NotAvailableError
+from edgeseg.runtime.errors import NotAvailableError, UsageError
 
 console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
 
 
-def run_export(model: str, fmt: str, imgsz: str, batch: int, dynamic: bool, half: bool, opset: int | None,
-               simplify: bool, layout: str, output: Path | None) -> None:
+@dataclass(frozen=True)
+class ExportRequest:
+    """The export command's options, as given."""
+
+    model: str
+    fmt: str | None
+    imgsz: str
+    batch: int
+    dynamic: bool
+    half: bool
+    int8: bool
+    calib: Path | None
+    data: str | None
+    calib_n: int
+    calib_method: str
+    max_drop: float
+    verify: bool
+    opset: int | None
+    simplify: bool
+    layout: str
+    output: Path | None
+
+    def quant_options(self) -> dict:
+        return dict(calib=self.calib, data=self.data, calib_n=self.calib_n, calib_method=self.calib_method,
+                    max_drop=self.max_drop)
+
+
+def _say(msg: str) -> None:
+    console.print(f"[dim]{msg}[/dim]")
+
+
+def _converters():
     try:
-        from edgeseg.converters.export import export
-        from edgeseg.converters.options import ExportOptions, parse_imgsz
+        from edgeseg.converters import export as export_module
     except ImportError as err:
         raise NotAvailableError(f"`edgeseg export` needs torch and the converter toolchains: "
                                 f"pip install 'edgeseg[export]' ({err})") from None
-    options = ExportOptions(format=fmt, imgsz=parse_imgsz(imgsz), batch=batch, dynamic=dynamic, half=half,
-                            opset=opset, simplify=simplify, layout=layout, output=output)
-    result = export(model, options, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+    return export_module
+
+
+def _need_data(req: ExportRequest) -> None:
+    if req.verify and not req.data:
+        raise UsageError("--verify needs --data d.yaml (its val split is where artifact and checkpoint are compared)")
+
+
+def _gate(req: ExportRequest, artifact: Path, fmt: str, precision: str, size_bytes: int, imgsz) -> None:
+    from edgeseg.converters.gate import check, markdown_table, reference_row
+    from edgeseg.converters.report import gate_artifact, reference_evaluation
+
+    _say(f"validating checkpoint and artifact on {req.data} (val)")
+    reference, ref_size = reference_evaluation(req.model, req.data, tuple(imgsz))
+    row = gate_artifact(reference, artifact, fmt, precision, req.data, req.max_drop, size_bytes)
+    console.print(markdown_table([reference_row(reference, ref_size), row]))
+    check([row], artifact)
+
+
+def run_export(req: ExportRequest) -> None:
+    export_module = _converters()
+    from edgeseg.converters.options import ExportOptions, parse_imgsz
+
+    _need_data(req)
+    options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz), batch=req.batch, dynamic=req.dynamic,
+                            half=req.half, int8=req.int8, opset=req.opset, simplify=req.simplify, layout=req.layout,
+                            output=req.output, **req.quant_options())
+    result = export_module.export(req.model, options, progress=_say)
     if result.report:
         console.print(result.report.summary())
-    console.print(f"exported {fmt} ({options.precision}, layout {layout}, "
-                  f"{'dynamic' if dynamic else f'{options.imgsz[0]}x{options.imgsz[1]} batch {batch}'}) "
+    console.print(f"exported {req.fmt} ({options.precision}, layout {req.layout}, "
+                  f"{'dynamic' if req.dynamic else f'{options.imgsz[0]}x{options.imgsz[1]} batch {req.batch}'}) "
                   f"to {result.path} ({result.size_bytes / 1e6:.1f} MB)")
+    if req.verify:
+        _gate(req, result.path, req.fmt, options.precision, result.size_bytes, options.imgsz)
 
 
-def run_export_target(model: str, target: str, output: Path | None) -> None:
-    try:
-        from edgeseg.converters.targets import export_target
-    except ImportError as err:
-        raise NotAvailableError(f"`edgeseg export` needs torch and the converter toolchains: "
-                                f"pip install 'edgeseg[export]' ({err})") from None
-    result = export_target(model, target, output, progress=lambda msg: console.print(f"[dim]{msg}[/dim]"))
+def run_export_target(req: ExportRequest, target: str) -> None:
+    _converters()
+    from edgeseg.converters.targets import export_target
+
+    _need_data(req)
+    result = export_target(req.model, target, req.output, progress=_say, quant=req.quant_options())
     if result.report:
         console.print(result.report.summary())
     console.print(f"exported for {target} to {result.path} ({result.size_bytes / 1e6:.1f} MB)")
+    if req.verify:
+        from edgeseg.devices.profiles import load_profile
+
+        bundled = result.path / "model.onnx"  # TensorRT bundles: the ONNX the device builds its engine from
+        path, fmt = (bundled, "onnx") if bundled.is_file() else (result.path, load_profile(target).formats[0])
+        _gate(req, path, fmt, result.metadata.precision, result.size_bytes, result.metadata.imgsz)
+
+
+def _matrix(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: float, out_dir: Path | None):
+    _converters()
+    from edgeseg.converters.gate import check
+    from edgeseg.converters.options import parse_imgsz
+    from edgeseg.converters.report import run_matrix, write_report
+
+    report = run_matrix(model, data, parse_imgsz(imgsz), out_dir, calib, calib_n, max_drop, say=_say)
+    console.print(report.markdown())
+    return report, check, write_report
+
+
+def run_export_all(req: ExportRequest) -> None:
+    if not req.data:
+        raise UsageError("--all needs --data d.yaml (calibration from its train split, the report on its val split)")
+    out_dir = Path(req.output) if req.output else Path(req.model).with_suffix("").parent / "export_all"
+    report, check, write_report = _matrix(req.model, req.data, req.imgsz, req.calib, req.calib_n, req.max_drop, out_dir)
+    for path in write_report(report, out_dir):
+        console.print(f"wrote {path}")
+    if req.verify:
+        check(report.rows, out_dir)
+
+
+def run_benchmark(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: float, out: Path | None) -> None:
+    report, _, write_report = _matrix(model, data, imgsz, calib, calib_n, max_drop, None)
+    if out:
+        for path in write_report(report, out):
+            console.print(f"wrote {path}")
+
+
+def run_calib_build(data: str, split: str, n: int, imgsz: str, strategy: str, seed: int, out: Path | None) -> None:
+    from edgeseg.calibration.dataset import build_calibration_set
+    from edgeseg.runtime.letterbox import _as_hw
+
+    size = _as_hw(tuple(int(v) for v in imgsz.replace("x", ",").split(",")) if "," in imgsz or "x" in imgsz
+                  else int(imgsz))
+    out = out or Path("calib") / f"{Path(data).resolve().parent.name}_{split}_{size[0]}_n{n}"
+    calib = build_calibration_set(data, out, split, n, size, strategy, seed)
+    m = calib.manifest
+    console.print(f"calibration set: {m['count']} images from {m['split']} ({m['strategy']}, seed {m['seed']}), "
+                  f"{m['classes_covered']}/{m['classes_present']} classes present in the split covered, "
+                  f"input {size[0]}x{size[1]}")
+    console.print(f"wrote {out / 'calib.npz'} and {out / 'manifest.json'} (manifest sha256 {calib.manifest_sha256[:16]})")

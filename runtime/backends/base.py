@@ -74,4 +74,8 @@ class Backend(ABC):
         """Run one batch: {input name: float32 NCHW} -> {output name: float32 array}."""
 
     def describe(self) -> str:
+        """engine/precision that runs: an INT8 artifact computes in int8 with its float layers in exec_precision."""
+        meta = getattr(self, "metadata", None)
+        if meta is not None and getattr(meta, "precision", None) == "int8":
+            return f"{self.engine}/int8+{self.exec_precision}"
         return f"{self.engine}/{self.exec_precision}"

@@ -1,0 +1,152 @@
+"""Accuracy/latency matrix: export every (format, precision) that works here, validate each artifact and the
+checkpoint through the runtime, and write export_report.md / .json / .png. `benchmark` is the same without
+keeping the artifacts."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgeseg.runtime.errors import EdgesegError
+from edgeseg.runtime.loader import load
+
+from .export import export
+from .gate import TOLERANCE_POINTS, Evaluation, GateRow, compare, evaluate, markdown_table, reference_row
+from .options import ExportOptions
+from .quantize.base import get_quantizer
+from .registry import export_formats, get_exporter
+
+SUFFIX_BY_PRECISION = {"fp32": "", "fp16": "_fp16", "int8": "_int8"}
+
+
+def matrix_entries(formats: list[str] | None = None) -> list[tuple[str, str]]:
+    """(format, precision) pairs that this install can export, in registry order."""
+    entries = []
+    for fmt in formats or export_formats():
+        cls = get_exporter(fmt)
+        if not cls.available()[0]:
+            continue
+        entries.append((fmt, "fp32"))
+        if cls.supports_half:
+            entries.append((fmt, "fp16"))
+        quantizer = get_quantizer(fmt)
+        if quantizer is not None and not quantizer.missing():
+            entries.append((fmt, "int8"))
+    return entries
+
+
+def reference_evaluation(source: str, data: str, imgsz: tuple[int, int]) -> tuple[Evaluation, int]:
+    """The checkpoint through the runtime's torch engine, at the exported artifacts' static square input."""
+    from edgeseg.converters.export import _load_model
+    from edgeseg.runtime.predictor import Predictor
+    from edgeseg.trainer.torch_backend import TorchBackend
+
+    model, meta = _load_model(source)
+    meta = dataclasses.replace(meta, imgsz=tuple(imgsz), dynamic=False)
+    size = Path(source).stat().st_size if Path(str(source)).is_file() else 0
+    return evaluate(Predictor(TorchBackend.from_model(model, meta)), data, "val", "checkpoint"), size
+
+
+def tolerance_for(precision: str, max_drop: float) -> float:
+    return max_drop if precision == "int8" else TOLERANCE_POINTS[precision]
+
+
+def gate_artifact(reference: Evaluation, artifact: Path, fmt: str, precision: str, data: str, max_drop: float,
+                  size_bytes: int, backend: str | None = None) -> GateRow:
+    predictor = load(artifact, backend=backend or get_exporter(fmt).engine)
+    candidate = evaluate(predictor, data, "val", f"{fmt}/{precision}")
+    return compare(reference, candidate, fmt, precision, size_bytes, tolerance_for(precision, max_drop))
+
+
+@dataclass
+class MatrixReport:
+    rows: list[GateRow] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps({"settings": self.settings, "rows": [r.as_dict() for r in self.rows],
+                           "timings_s": self.timings_s, "failures": self.failures}, indent=2)
+
+    def markdown(self) -> str:
+        s = self.settings
+        lines = [f"# edgeseg export report: {s.get('model')} at {s.get('imgsz')} on {s.get('data')} (val split)", "",
+                 markdown_table(self.rows), "",
+                 "Δ = artifact − checkpoint in mAP points (0–100); agreement = the artifact's mAP50-95 against the "
+                 "checkpoint's predictions (score ≥ 0.25) as ground truth; ms per image on this host.", ""]
+        if self.failures:
+            lines += ["## Not produced", ""] + [f"- {k}: {v}" for k, v in self.failures.items()] + [""]
+        lines += ["## Where the time went", ""] + [f"- {k}: {v:.1f} s" for k, v in self.timings_s.items()]
+        return "\n".join(lines) + "\n"
+
+
+def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | None, calib: Path | None = None,
+               calib_n: int = 300, max_drop: float = 0.5, formats: list[str] | None = None, say=lambda m: None) -> MatrixReport:
+    """Export, validate and compare every entry; out_dir None exports into a temporary directory (benchmark)."""
+    report = MatrixReport(settings={"model": str(source), "data": str(data), "imgsz": list(imgsz), "max_drop": max_drop})
+    t0 = time.perf_counter()
+    reference, ref_size = reference_evaluation(source, data, imgsz)
+    report.timings_s["validate checkpoint"] = time.perf_counter() - t0
+    report.rows.append(reference_row(reference, ref_size))
+    with tempfile.TemporaryDirectory(prefix="edgeseg-bench-") as tmp:
+        base = Path(out_dir) if out_dir else Path(tmp)
+        base.mkdir(parents=True, exist_ok=True)
+        stem = Path(str(source)).stem
+        for fmt, precision in matrix_entries(formats):
+            key = f"{fmt}/{precision}"
+            say(f"exporting {key}")
+            cls = get_exporter(fmt)
+            path = base / f"{stem}{SUFFIX_BY_PRECISION[precision]}{cls.artifact_suffix}"
+            options = ExportOptions(format=fmt, imgsz=imgsz, half=precision == "fp16", int8=precision == "int8",
+                                    calib=calib, data=str(data), calib_n=calib_n, max_drop=max_drop, output=path)
+            t1 = time.perf_counter()
+            try:
+                result = export(source, options, say)
+            except EdgesegError as err:
+                report.failures[key] = str(err)
+                continue
+            t2 = time.perf_counter()
+            report.rows.append(gate_artifact(reference, result.path, fmt, precision, data, max_drop, result.size_bytes))
+            report.timings_s[f"export {key}"] = t2 - t1
+            report.timings_s[f"validate {key}"] = time.perf_counter() - t2
+    report.timings_s["total"] = time.perf_counter() - t0
+    return report
+
+
+def write_report(report: MatrixReport, out_dir: Path) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    md, js = out_dir / "export_report.md", out_dir / "export_report.json"
+    md.write_text(report.markdown(), encoding="utf-8")
+    js.write_text(report.to_json() + "\n", encoding="utf-8")
+    written = [md, js]
+    png = plot_report(report, out_dir / "export_report.png")
+    return written + ([png] if png else [])
+
+
+def plot_report(report: MatrixReport, path: Path) -> Path | None:
+    """Latency vs mask mAP50-95 per format/precision (needs matplotlib, which the train extra brings)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for row in report.rows:
+        total = row.pre_ms + row.infer_ms + row.post_ms
+        ax.scatter(total, row.mask_map, s=40)
+        ax.annotate(f"{row.format}/{row.precision}", (total, row.mask_map), fontsize=8, xytext=(4, 3),
+                    textcoords="offset points")
+    ax.set_xlabel("ms per image (pre + inference + post), this host")
+    ax.set_ylabel("mask mAP50-95 (points)")
+    ax.set_title(f"{Path(report.settings.get('model', '')).name} at {report.settings.get('imgsz')}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
