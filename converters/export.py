@@ -86,6 +86,10 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     say = progress or (lambda msg: None)
     exporter_cls = get_exporter(options.format)
     exporter_cls.check_options(options)
+    if options.int8:
+        from .int8 import check_request
+
+        check_request(options)
     ok, why = exporter_cls.available()
     if not ok:
         raise NotAvailableError(f"cannot export {options.format}: {why}")

@@ -48,12 +48,17 @@ def evaluate(predictor, data, split: str = "val", label: str = "") -> Evaluation
 
 def agreement(reference: Evaluation, candidate: Evaluation) -> tuple[float, float]:
     """(box, mask) mAP50-95 of the candidate against the reference's predictions with score >= AGREEMENT_CONF."""
-    evaluator = Evaluator(reference.metrics.names)
-    for path, (boxes, scores, classes, masks) in reference.predictions.items():
+    return agreement_of(reference.predictions, candidate.predictions, reference.metrics.names)
+
+
+def agreement_of(reference: dict[str, tuple], candidate: dict[str, tuple], names: dict[int, str]) -> tuple[float, float]:
+    """The same on raw prediction maps {image key: (boxes, scores, class_ids, InstanceMasks)}."""
+    evaluator = Evaluator(names)
+    for key, (boxes, scores, classes, masks) in reference.items():
         sel = np.flatnonzero(scores >= AGREEMENT_CONF)
         ref_masks = masks.select(sel)
         gt = GroundTruth(boxes[sel], classes[sel], ref_masks, ref_masks.areas(), np.zeros(len(sel), dtype=bool))
-        cb, cs, cc, cm = candidate.predictions[path]
+        cb, cs, cc, cm = candidate[key]
         evaluator.add(gt, cb, cs, cc, cm)
     result = evaluator.result()
     return float(result.box.map), float(result.seg.map)

@@ -16,9 +16,18 @@ from edgeseg.runtime.metadata import ModelMetadata
 from .gate import evaluate
 from .options import ExportOptions
 from .quantize.base import QuantizeResult, Quantizer, get_quantizer
-from .quantize.graph import float_tail_nodes, layer_sensitivity
+from .quantize.graph import conv_blocks, float_tail_nodes, layer_sensitivity
 
-CACHE_ROOT = Path.home() / ".cache" / "edgeseg" / "calibration"
+
+
+def cache_root() -> Path:
+    """Where sets built from --data live: the user's cache (EDGESEG_CACHE_DIR), never beside the dataset."""
+    import os
+
+    base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
+                                                               "edgeseg")
+    return Path(base) / "calibration"
+
 SENSITIVITY_IMAGES = 8
 
 
@@ -28,12 +37,20 @@ def calibration_for(options: ExportOptions, metadata: ModelMetadata, origin: str
         calib = load_calibration_set(options.calib)
     elif options.data:
         key = hashlib.sha256(f"{Path(options.data).resolve()}|{options.imgsz}|{options.calib_n}".encode()).hexdigest()[:16]
-        calib = build_calibration_set(options.data, CACHE_ROOT / key, "train", options.calib_n, tuple(options.imgsz))
+        calib = build_calibration_set(options.data, cache_root() / key, "train", options.calib_n, tuple(options.imgsz))
     else:
         raise UsageError("INT8 export needs a calibration set: --calib DIR (from `edgeseg calib build`) or "
                          "--data d.yaml (its training split is used)")
     calib.check_matches(metadata, origin)
     return calib
+
+
+def check_request(options: ExportOptions) -> None:
+    """Before any work: the format has an INT8 path here and a calibration source was given."""
+    quantizer_for(options.format)
+    if not options.calib and not options.data:
+        raise UsageError("INT8 export needs a calibration set: --calib DIR (from `edgeseg calib build`) or "
+                         "--data d.yaml (its training split is used)")
 
 
 def quantizer_for(fmt: str) -> Quantizer:
@@ -48,16 +65,19 @@ def quantizer_for(fmt: str) -> Quantizer:
     return cls()
 
 
-def rank_layers(fp32_onnx: Path, calib: CalibrationSet, keep: list[str], workdir: Path) -> list[str]:
-    """Conv layers not yet in float, most sensitive first (measured on an ONNX Runtime fake-quant graph, which
-    models weight and activation rounding the same way for every engine)."""
+def rank_layers(fp32_onnx: Path, calib: CalibrationSet, keep: list[str], workdir: Path) -> list[list[str]]:
+    """Conv blocks (conv + activation node names) not yet in float, most sensitive first (measured on an ONNX
+    Runtime fake-quant graph, which models weight and activation rounding the same way for every engine)."""
     from .quantize.ort import quantize_qdq
 
     probe = workdir / "sensitivity"
     probe.mkdir(exist_ok=True)
     qdq = quantize_qdq(fp32_onnx, probe / "probe_int8.onnx", calib, keep, "minmax")
     feeds = [calib.nchw(i) for i in range(min(SENSITIVITY_IMAGES, len(calib)))]
-    return [name for name, _ in layer_sensitivity(fp32_onnx, qdq, feeds, probe) if name not in keep]
+    import onnx
+
+    blocks = conv_blocks(onnx.load(str(fp32_onnx)))
+    return [blocks[name][0] for name, _ in layer_sensitivity(fp32_onnx, qdq, feeds, probe) if name not in keep]
 
 
 @dataclass
@@ -94,26 +114,31 @@ def quantize_within_budget(fmt: str, fp32_onnx: Path, calib: CalibrationSet, opt
     fp32_meta = dataclasses.replace(metadata, precision="fp32", quantization={})
     fp32_meta.write_sidecar(fp32_onnx)
     reference = evaluate(load(fp32_onnx, backend=quantizer.engine), options.data, "val", "fp32")
-    method = result.details.get("method", "auto")
-    method = method if method in ("minmax", "percentile", "entropy") else "auto"
-    ranked: list[str] | None = None
+    method = {"nncf-mixed": "nncf"}.get(result.details.get("method", "auto"), result.details.get("method", "auto"))
+    method = method if method in ("minmax", "percentile", "entropy", "nncf") else "auto"  # re-quantise the same way
+    ranked: list[list[str]] | None = None
     extra: list[str] = []
-    step = 2
+    layers, step = 0, 2
     while True:
         metadata.write_sidecar(result.artifact)
         candidate = evaluate(load(result.artifact, backend=quantizer.engine), options.data, "val", "int8")
         mask_drop, box_drop = _drops(reference, candidate)
-        outcome.steps.append(BudgetStep(len(extra), mask_drop, box_drop, round(candidate.metrics.speed["inference"], 2)))
-        say(f"INT8 with {len(extra)} extra float layers: mask mAP50-95 drop {mask_drop:.2f} (budget {options.max_drop})")
+        outcome.steps.append(BudgetStep(layers, mask_drop, box_drop, round(candidate.metrics.speed["inference"], 2)))
+        say(f"INT8 with {layers} layers returned to float: mask mAP50-95 drop {mask_drop:.2f} (budget {options.max_drop})")
         if mask_drop <= options.max_drop:
             break
         if ranked is None:
             ranked = rank_layers(fp32_onnx, calib, keep, workdir)
         if not ranked:
             break
-        extra += ranked[:step]
+        extra += [name for block in ranked[:step] for name in block]
+        layers += len(ranked[:step])
         ranked, step = ranked[step:], step * 2
         result = quantizer.quantize(fp32_onnx, calib, keep + extra, _fresh(workdir, len(outcome.steps)), method)
+    if result is not outcome.result:  # a re-quantisation: keep the measurements of the first pass
+        for key in ("method_scores", "route_scores"):
+            if not result.details.get(key) and outcome.result.details.get(key):
+                result.details[key] = outcome.result.details[key]
     outcome.result, outcome.keep_float = result, keep + extra
     return outcome
 

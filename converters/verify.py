@@ -15,7 +15,8 @@ from edgeseg.runtime.errors import EdgesegError
 from edgeseg.runtime.letterbox import letterbox, to_input_tensor
 from edgeseg.runtime.loader import load
 
-COSINE_MIN = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.95}  # INT8 is judged by the mAP gate; this catches broken graphs
+# INT8 is judged by the mAP gate on real images; on the synthetic probes this only catches broken graphs.
+COSINE_MIN = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.85}
 
 
 class ExportVerificationError(EdgesegError):

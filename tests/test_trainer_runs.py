@@ -20,24 +20,11 @@ from edgeseg.trainer.engine import Trainer  # noqa: E402
 FAST = dict(imgsz=128, batch=4, workers=0, plots=False, warmup_epochs=0.0, optimizer="AdamW", lr0=0.002)
 
 
-def overfit_yaml(coco8: Path, tmp_path: Path) -> Path:
-    import yaml
-
-    names = yaml.safe_load((coco8 / "data.yaml").read_text())["names"]
-    path = tmp_path / "overfit.yaml"
-    path.write_text(yaml.safe_dump({"path": str(coco8), "train": "images/train", "val": "images/train", "names": names}))
-    return path
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(2400)
-def test_overfits_coco8_and_writes_the_run_dir(coco8, tmp_path, monkeypatch):
+def test_overfits_coco8_and_writes_the_run_dir(coco8, coco8_trained, tmp_path):
     """From scratch on the 4 coco8 train images: mask mAP50 on the same images > 0.5 (100 epochs, ~1.5 min)."""
-    monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
-    args = TrainArgs(data=str(overfit_yaml(coco8, tmp_path)), epochs=100, imgsz=320, batch=2, workers=0,
-                     optimizer="AdamW", lr0=0.002, warmup_epochs=1.0, mosaic=0.0, close_mosaic=0, scale=0.2,
-                     translate=0.05, project=str(tmp_path / "runs"), name="overfit")
-    result = Trainer(args).train()
+    result = coco8_trained
     assert result.metrics.seg.map50 > 0.5, result.metrics.seg.map50
     run = result.run_dir
     for name in ("args.yaml", "results.csv", "results.png", "BoxPR_curve.png", "MaskPR_curve.png", "confusion_matrix.png",
@@ -135,3 +122,13 @@ def test_patience_stops_early_and_pretrained_class_change(synthetic_data, tmp_pa
     fresh = build_for_training(start.args, 5)
     assert torch.equal(fresh.state_dict()[backbone], seeded_model.state_dict()[backbone])  # backbone transferred
     assert fresh.head.cv3[0][-1].weight.shape[0] == 5  # class conv re-initialised for 5 classes
+
+
+def test_without_per_epoch_validation_patience_never_stops_training(synthetic_data, tmp_path, monkeypatch):
+    """--no-val validates only after the last epoch, so there is nothing for patience to count before it (a GPU
+    run once stopped at epoch 100 of 300 because unvalidated epochs were counted as 'no improvement')."""
+    monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
+    args = TrainArgs(data=str(synthetic_data), epochs=3, patience=1, val=False, project=str(tmp_path / "runs"),
+                     max_batches=1, **FAST)
+    result = Trainer(args).train()
+    assert result.epochs_run == 3 and result.metrics is not None

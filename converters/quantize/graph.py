@@ -50,9 +50,29 @@ def float_tail_nodes(onnx_model, outputs: tuple[str, ...] = RAW_KEYS) -> list[st
     return sorted(keep)
 
 
-def conv_outputs(onnx_model) -> dict[str, str]:
-    """Conv node name -> its output tensor name."""
-    return {n.name: n.output[0] for n in onnx_model.graph.node if n.op_type in ("Conv", "ConvTranspose")}
+ACTIVATION_OPS = ("Sigmoid", "Mul", "Relu", "HardSwish", "HardSigmoid")
+
+
+def conv_blocks(onnx_model) -> dict[str, tuple[list[str], str]]:
+    """Conv name -> (the block's node names, the block's output tensor): a conv plus the activation ops (SiLU =
+    Sigmoid + Mul) fed only by it. Returning a layer to float means the whole block, or its activations would
+    still be rounded to 8 bits between the float conv and the next layer."""
+    nodes = list(onnx_model.graph.node)
+    consumers: dict[str, list] = {}
+    for node in nodes:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    blocks = {}
+    for conv in (n for n in nodes if n.op_type in ("Conv", "ConvTranspose")):
+        members, out = [conv.name], conv.output[0]
+        acts = [c for c in consumers.get(out, []) if c.op_type in ACTIVATION_OPS]
+        sig = next((c for c in acts if c.op_type == "Sigmoid"), None)
+        mul = next((c for c in acts if c.op_type == "Mul" and sig is not None and sig.output[0] in c.input), None)
+        if sig is not None and mul is not None:
+            members += [sig.name, mul.name]
+            out = mul.output[0]
+        blocks[conv.name] = (members, out)
+    return blocks
 
 
 def _with_outputs(model_path: Path, tensors: list[str], out_path: Path) -> Path:
@@ -78,13 +98,13 @@ def _run_all(model_path: Path, feeds: list[np.ndarray], tensors: list[str]) -> l
 
 
 def layer_sensitivity(fp32_onnx: Path, qdq_onnx: Path, feeds: list[np.ndarray], workdir: Path) -> list[tuple[str, float]]:
-    """Conv layers ranked by the quantisation error they add themselves: the noise-to-signal ratio of the layer's
+    """Conv blocks ranked by the quantisation error they add themselves: the noise-to-signal ratio of the block's
     output in the fully quantised model minus that of its input (so errors inherited from earlier layers are not
     blamed on it), averaged over calibration images. Most sensitive first."""
     import onnx
 
     model = onnx.load(str(fp32_onnx))
-    convs = conv_outputs(model)
+    convs = {name: out for name, (_, out) in conv_blocks(model).items()}
     producers = _producers(model.graph)
     inputs = {name: next(n for n in model.graph.node if n.name == name).input[0] for name in convs}
     tensors = sorted(set(convs.values()) | {t for t in inputs.values() if t in producers})

@@ -1,5 +1,13 @@
-"""OpenVINO INT8 with NNCF post-training quantisation: MIXED preset (symmetric weights, asymmetric activations),
-the float tail and any sensitive layers in the ignored scope, selected by the ONNX node names they came from."""
+"""OpenVINO INT8, two candidate routes, chosen by measurement:
+
+- NNCF post-training quantisation, MIXED preset (symmetric per-channel weights, asymmetric activations), the float
+  nodes in its ignored scope (selected by the ONNX node names OpenVINO keeps);
+- the ONNX Runtime recipe's QDQ graph (measured calibration method, same float nodes), which OpenVINO compiles to
+  the same int8 kernels.
+
+Both are scored by agreement mAP with the FP32 graph on calibration images; the better one is kept, and both
+scores go into the artifact's metadata.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -8,11 +16,16 @@ import logging
 import re
 from pathlib import Path
 
+import numpy as np
+
 from edgeseg.calibration.adapters import nncf_dataset
 from edgeseg.calibration.dataset import CalibrationSet
-from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.decode import RAW_KEYS
 
 from .base import QuantizeResult, Quantizer
+from .ort import METHODS, OrtQuantizer, predictions, raw_outputs
+
+SCORING_IMAGES = 16
 
 
 def ignored_scope(keep_float: list[str]):
@@ -24,26 +37,75 @@ def ignored_scope(keep_float: list[str]):
     return nncf.IgnoredScope(patterns=patterns, validate=False)
 
 
+def _save(model, out_dir: Path) -> Path:
+    import openvino as ov
+
+    out_dir.mkdir(parents=True)
+    ov.save_model(model, str(out_dir / "model.xml"), compress_to_fp16=False)
+    return out_dir
+
+
+def ov_raw_outputs(model_dir: Path, feeds: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    import openvino as ov
+
+    compiled = ov.Core().compile_model(str(model_dir / "model.xml"), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    request = compiled.create_infer_request()
+    outs = []
+    for x in feeds:
+        result = request.infer({0: x})
+        outs.append({key: np.asarray(result[compiled.output(key)]) for key in RAW_KEYS})
+    return outs
+
+
+def nncf_route(fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], out_dir: Path) -> Path:
+    import nncf
+    import openvino as ov
+
+    logging.getLogger("nncf").setLevel(logging.ERROR)
+    model = ov.convert_model(str(fp32_onnx))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        quantized = nncf.quantize(model, nncf_dataset(calib), preset=nncf.QuantizationPreset.MIXED,
+                                  subset_size=len(calib), ignored_scope=ignored_scope(keep_float))
+    return _save(quantized, out_dir)
+
+
 class NncfQuantizer(Quantizer):
     engine = "openvino"
-    requires = ("openvino", "nncf")
+    requires = ("openvino", "nncf", "onnxruntime")
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
                  method: str = "auto") -> QuantizeResult:
-        if method not in ("auto", "minmax"):
-            raise UsageError(f"OpenVINO INT8 uses NNCF's own range estimation; --calib-method {method} applies to "
-                             f"ONNX Runtime only (use auto)")
-        import nncf
         import openvino as ov
 
-        logging.getLogger("nncf").setLevel(logging.ERROR)
-        model = ov.convert_model(str(fp32_onnx))
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            quantized = nncf.quantize(model, nncf_dataset(calib), preset=nncf.QuantizationPreset.MIXED,
-                                      subset_size=len(calib), ignored_scope=ignored_scope(keep_float))
-        out_dir = workdir / "model_int8_openvino_model"
-        out_dir.mkdir()
-        ov.save_model(quantized, str(out_dir / "model.xml"), compress_to_fp16=False)
-        details = {"engine": self.engine, "scheme": "NNCF PTQ, MIXED preset (s8 symmetric weights per-channel, "
-                   "u8 asymmetric activations per-tensor)", "method": "nncf-default", "calibration_images": len(calib)}
-        return QuantizeResult(out_dir, details)
+        from edgeseg.converters.gate import agreement_of
+
+        qdq = None
+        if method != "nncf":
+            (workdir / "qdq").mkdir(parents=True, exist_ok=True)
+            qdq = OrtQuantizer().quantize(fp32_onnx, calib, keep_float, workdir / "qdq", method)
+        candidates = {"nncf-mixed": nncf_route(fp32_onnx, calib, keep_float, workdir / "nncf_openvino_model")}
+        if qdq is not None:
+            candidates[f"qdq-{qdq.details['method']}"] = _save(ov.convert_model(str(qdq.artifact)),
+                                                              workdir / "qdq_openvino_model")
+        scoring = calib.split(SCORING_IMAGES)[1]
+        feeds = [scoring.nchw(i) for i in range(len(scoring))]
+        ref_raw = raw_outputs(fp32_onnx, feeds)
+        ref = predictions(ref_raw, scoring)
+        names = {c: str(c) for c in range(ref_raw[0]["scores"].shape[-1])}
+        scores = {}
+        for name, path in candidates.items():
+            box, mask = agreement_of(ref, predictions(ov_raw_outputs(path, feeds), scoring), names)
+            scores[name] = (round(mask, 4), round(box, 4))
+        best = max(scores, key=scores.get)
+        details = {"engine": self.engine, "route": best, "method": qdq.details["method"] if qdq and best != "nncf-mixed"
+                   else "nncf-mixed", "route_scores": {k: {"agree_mask": v[0], "agree_box": v[1]}
+                                                      for k, v in scores.items()},
+                   "scheme": "NNCF PTQ MIXED (s8 symmetric per-channel weights, u8 activations)" if best == "nncf-mixed"
+                   else "QDQ u8 activations per-tensor, s8 weights per-channel, compiled by OpenVINO",
+                   "calibration_images": len(calib)}
+        if qdq is not None:
+            details["method_scores"] = qdq.details.get("method_scores", {})
+        return QuantizeResult(candidates[best], details)
+
+
+__all__ = ["NncfQuantizer", "METHODS"]
