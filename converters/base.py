@@ -44,6 +44,8 @@ class Exporter(ABC):
             raise UsageError(f"--half is not supported for {cls.format} exports on this host")
 
     requires: ClassVar[tuple[str, ...]] = ()  # python modules the conversion needs
+    int8_weights_only: ClassVar[bool] = False  # --int8 quantises weights inside the exporter (no calibration)
+    int8_scheme: ClassVar[str] = ""
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -55,6 +57,14 @@ class Exporter(ABC):
     @classmethod
     def embed_metadata(cls, artifact: Path, metadata: ModelMetadata) -> None:
         """Put metadata inside an artifact made by another tool (an INT8 quantiser); the sidecar is written anyway."""
+
+    @classmethod
+    def offline_check(cls, artifact: Path, metadata: ModelMetadata) -> str:
+        """Verification when the artifact's engine cannot run on this host; by default there is none."""
+        from edgeseg.runtime.errors import NotAvailableError
+
+        raise NotAvailableError(f"cannot verify the {cls.format} export: its engine '{cls.engine}' is not available "
+                                f"here (install it, or pass verify=False to skip the check)")
 
     @abstractmethod
     def export(self, ctx: ExportContext) -> Path:

@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeseg.runtime.errors import NotAvailableError, UsageError
+from edgeseg.runtime.errors import EdgesegError, NotAvailableError, UsageError
 from edgeseg.runtime.metadata import ModelMetadata, sidecar_path
 
 from .base import ExportContext, Exporter
@@ -68,6 +68,15 @@ def _publish(artifact: Path, final: Path, meta: ModelMetadata) -> None:
         os.replace(artifact, final)
 
 
+def engine_available(engine: str) -> bool:
+    from edgeseg.runtime.backends.registry import get_backend_class
+
+    try:
+        return get_backend_class(engine).available()[0]
+    except EdgesegError:
+        return False
+
+
 def _export_int8(ctx: ExportContext, exporter_cls: type[Exporter], say) -> tuple[Path, ModelMetadata]:
     """Quantise the FP32 ONNX for the target's engine; the metadata records the recipe and the calibration set."""
     from .int8 import calibration_for, quantization_metadata, quantize_within_budget
@@ -86,7 +95,8 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     say = progress or (lambda msg: None)
     exporter_cls = get_exporter(options.format)
     exporter_cls.check_options(options)
-    if options.int8:
+    calibrated_int8 = options.int8 and not exporter_cls.int8_weights_only
+    if calibrated_int8:
         from .int8 import check_request
 
         check_request(options)
@@ -96,27 +106,30 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     model, base_meta = _load_model(source)
     final = Path(options.output) if options.output else default_output(str(source), exporter_cls)
     meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
-                               layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version)
+                               layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version,
+                               quantization={"scheme": exporter_cls.int8_scheme} if options.int8 else {})
     wrapper = ExportWrapper(model, options.layout)
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".edgeseg-export-", dir=final.parent) as tmp:
         ctx = ExportContext(wrapper, options, meta, Path(tmp))
-        if exporter_cls.source == "onnx" or options.int8:
+        if exporter_cls.source == "onnx" or calibrated_int8:
             say("tracing to ONNX")
             onnx_opts = dataclasses.replace(options, format="onnx", half=False, int8=False)
             onnx_dir = Path(tmp) / "onnx"
             onnx_dir.mkdir()
             ctx.onnx_path = get_exporter("onnx")().export(dataclasses.replace(ctx, options=onnx_opts, workdir=onnx_dir))
-        if options.int8:
+        if calibrated_int8:
             artifact, meta = _export_int8(ctx, exporter_cls, say)
         else:
             say(f"converting to {options.format}")
             artifact = exporter_cls().export(ctx)
         meta.write_sidecar(artifact)
         report = None
-        if options.verify:
+        if options.verify and engine_available(exporter_cls.engine):
             say("verifying against the PyTorch model")
             report = verify_artifact(artifact, model, exporter_cls.engine, options.precision, options.imgsz,
                                      options.batch, options.dynamic)
+        elif options.verify:
+            report = VerifyReport(exporter_cls.engine, [], note=exporter_cls.offline_check(artifact, meta))
         _publish(artifact, final, meta)
     return ExportResult(final, meta, report, _size(final))

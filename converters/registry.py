@@ -11,6 +11,8 @@ EXPORTERS: dict[str, str] = {
     "torchscript": "edgeseg.converters.torchscript:TorchScriptExporter",
     "onnx": "edgeseg.converters.onnx_export:OnnxExporter",
     "openvino": "edgeseg.converters.openvino_export:OpenVinoExporter",
+    "ncnn": "edgeseg.converters.ncnn_export:NcnnExporter",
+    "coreml": "edgeseg.converters.coreml_export:CoreMLExporter",
 }
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from edgeseg.runtime.errors import EdgesegError
 from edgeseg.runtime.loader import load
 
-from .export import export
+from .export import engine_available, export
 from .gate import TOLERANCE_POINTS, Evaluation, GateRow, compare, evaluate, markdown_table, reference_row
 from .options import ExportOptions
 from .quantize.base import get_quantizer
@@ -33,7 +33,7 @@ def matrix_entries(formats: list[str] | None = None) -> list[tuple[str, str]]:
         if cls.supports_half:
             entries.append((fmt, "fp16"))
         quantizer = get_quantizer(fmt)
-        if quantizer is not None and not quantizer.missing():
+        if cls.int8_weights_only or (quantizer is not None and not quantizer.missing()):
             entries.append((fmt, "int8"))
     return entries
 
@@ -66,11 +66,13 @@ class MatrixReport:
     rows: list[GateRow] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
+    unvalidated: dict[str, str] = field(default_factory=dict)  # converted, but its engine cannot run here
     settings: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"settings": self.settings, "rows": [r.as_dict() for r in self.rows],
-                           "timings_s": self.timings_s, "failures": self.failures}, indent=2)
+                           "timings_s": self.timings_s, "failures": self.failures, "unvalidated": self.unvalidated},
+                          indent=2)
 
     def markdown(self) -> str:
         s = self.settings
@@ -78,6 +80,8 @@ class MatrixReport:
                  markdown_table(self.rows), "",
                  "Δ = artifact − checkpoint in mAP points (0–100); agreement = the artifact's mAP50-95 against the "
                  "checkpoint's predictions (score ≥ 0.25) as ground truth; ms per image on this host.", ""]
+        if self.unvalidated:
+            lines += ["## Converted, not validated here", ""] + [f"- {k}: {v}" for k, v in self.unvalidated.items()] + [""]
         if self.failures:
             lines += ["## Not produced", ""] + [f"- {k}: {v}" for k, v in self.failures.items()] + [""]
         lines += ["## Where the time went", ""] + [f"- {k}: {v:.1f} s" for k, v in self.timings_s.items()]
@@ -110,8 +114,12 @@ def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | N
                 report.failures[key] = str(err)
                 continue
             t2 = time.perf_counter()
-            report.rows.append(gate_artifact(reference, result.path, fmt, precision, data, max_drop, result.size_bytes))
             report.timings_s[f"export {key}"] = t2 - t1
+            if not engine_available(cls.engine):
+                note = result.report.note if result.report else ""
+                report.unvalidated[key] = f"{result.size_bytes / 1e6:.1f} MB; {note or cls.engine + ' cannot run here'}"
+                continue
+            report.rows.append(gate_artifact(reference, result.path, fmt, precision, data, max_drop, result.size_bytes))
             report.timings_s[f"validate {key}"] = time.perf_counter() - t2
     report.timings_s["total"] = time.perf_counter() - t0
     return report

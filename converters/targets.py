@@ -25,24 +25,41 @@ cd "$(dirname "$0")"
 """
 
 
-def check_supported(profile: DeviceProfile) -> None:
-    """A clear error, before any work, when the profile needs what this version cannot export yet."""
+def _unusable(profile: DeviceProfile, fmt: str) -> str | None:
+    """Why `fmt` cannot be produced for this profile here (None when it can)."""
     from .quantize.base import QUANTIZERS
+    from .registry import get_exporter
 
-    fmt = profile.formats[0]
-    if profile.precision == "int8" and fmt not in QUANTIZERS:
-        raise NotAvailableError(f"target {profile.name} needs an INT8 {fmt} export; INT8 export is available for "
-                                f"{', '.join(QUANTIZERS)} only in this edgeseg version")
     if fmt not in export_formats():
-        raise NotAvailableError(f"target {profile.name} needs a '{fmt}' export, which is not available in this edgeseg "
-                                f"version yet (available: {', '.join(export_formats())})")
+        return f"'{fmt}' export is not available in this edgeseg version"
+    cls = get_exporter(fmt)
+    if profile.precision == "int8" and fmt not in QUANTIZERS and not cls.int8_weights_only:
+        return f"INT8 {fmt} export is not available (INT8 formats: {', '.join(QUANTIZERS)})"
+    ok, why = cls.available()
+    return None if ok else why
+
+
+def target_format(profile: DeviceProfile) -> str:
+    """The profile's first format that can be produced here; the profile lists formats in preference order."""
+    reasons = {}
+    for fmt in profile.formats:
+        why = _unusable(profile, fmt)
+        if why is None:
+            return fmt
+        reasons[fmt] = why
+    raise NotAvailableError(f"target {profile.name} needs {' or '.join(profile.formats)} ({profile.precision}), none of "
+                            f"which can be exported here: " + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+
+
+def check_supported(profile: DeviceProfile) -> None:
+    """A clear error, before any work, when the profile needs what this install cannot export."""
+    target_format(profile)
 
 
 def options_for(profile: DeviceProfile, output: Path, quant: dict | None = None) -> ExportOptions:
     """The profile decides format, size and precision; INT8 profiles also take the calibration options
     (--calib / --data, the budget)."""
-    check_supported(profile)
-    fmt = profile.formats[0]
+    fmt = target_format(profile)
     quant = dict(quant or {})
     int8 = profile.precision == "int8"
     if int8 and not quant.get("calib") and not quant.get("data"):
@@ -61,7 +78,10 @@ def export_target(source, target: str, out_dir: Path | None = None, progress=Non
     stem = src.stem if src.suffix else src.name
     command = profile.build.get("command")
     if not command:
-        options = options_for(profile, out_dir / f"{stem}_{profile.name}{_suffix(profile)}", quant)
+        fmt = target_format(profile)
+        if fmt != profile.formats[0] and progress:
+            progress(f"{profile.formats[0]}: {_unusable(profile, profile.formats[0])}; exporting {fmt}, the profile's next format")
+        options = options_for(profile, out_dir / f"{stem}_{profile.name}{_suffix(fmt)}", quant)
         return export(source, options, progress)
     final = out_dir / f"{stem}_{profile.name}_bundle"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -80,10 +100,10 @@ def export_target(source, target: str, out_dir: Path | None = None, progress=Non
     return ExportResult(final, result.metadata, result.report, sum(p.stat().st_size for p in final.iterdir()))
 
 
-def _suffix(profile: DeviceProfile) -> str:
+def _suffix(fmt: str) -> str:
     from .registry import get_exporter
 
-    return get_exporter(profile.formats[0]).artifact_suffix
+    return get_exporter(fmt).artifact_suffix
 
 
 def _profile_source(name: str):

@@ -29,8 +29,11 @@ class VerifyReport:
     shapes: list[tuple[int, ...]]
     cosine: dict[str, float] = field(default_factory=dict)
     max_box_px: float = 0.0
+    note: str = ""  # set instead of the figures when the engine cannot run here (e.g. CoreML off macOS)
 
     def summary(self) -> str:
+        if self.note:
+            return f"{self.engine}: {self.note}"
         cos = ", ".join(f"{k} {v:.6f}" for k, v in self.cosine.items())
         return f"verified on {self.engine} at {self.shapes}: cosine {cos}; max box error {self.max_box_px:.3g} px"
 

@@ -66,7 +66,8 @@ def rng() -> np.random.Generator:
 # Exported artifacts shared by the runtime and export tests (each export takes seconds, so each is made once).
 IMGSZ = 320
 NAMES = {i: f"c{i}" for i in range(80)}
-SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript"}
+SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript", "ncnn": "_ncnn_model",
+          "coreml": ".mlpackage"}
 
 
 @pytest.fixture(scope="session")

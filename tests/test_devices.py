@@ -62,7 +62,8 @@ def test_jetson_target_writes_a_portable_bundle(checkpoint, tmp_path, coco8):
     assert predictor.metadata.precision == "fp16" and predictor.predict(coco8 / "images" / "val" / "000000000036.jpg")
 
 
-@pytest.mark.parametrize("target,message", [("intel-cpu", "INT8"), ("coral-edgetpu", "INT8"), ("ios-ane", "'coreml'")])
+@pytest.mark.parametrize("target,message", [("coral-edgetpu", "needs edgetpu \\(int8\\)"),
+                                            ("android-cpu", "'tflite' export is not available")])
 def test_targets_that_need_later_toolchains_fail_clearly(checkpoint, tmp_path, target, message):
     from edgeseg.converters.targets import export_target
     from edgeseg.runtime.errors import NotAvailableError
@@ -70,6 +71,27 @@ def test_targets_that_need_later_toolchains_fail_clearly(checkpoint, tmp_path, t
     with pytest.raises(NotAvailableError, match=message):
         export_target(checkpoint, target, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def test_int8_targets_need_a_calibration_source(checkpoint, tmp_path):
+    from edgeseg.converters.targets import export_target
+    from edgeseg.runtime.errors import UsageError
+
+    with pytest.raises(UsageError, match="target intel-cpu is INT8: pass --calib DIR"):
+        export_target(checkpoint, "intel-cpu", tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def test_ios_and_raspberry_pi_targets_produce_their_artifacts(checkpoint, tmp_path):
+    pytest.importorskip("coremltools", reason="CoreML export needs coremltools (pip install 'edgeseg[export]')")
+    pytest.importorskip("pnnx", reason="ncnn export needs pnnx (pip install 'edgeseg[export]')")
+    from edgeseg.converters.targets import export_target
+
+    ios = export_target(checkpoint, "ios-ane", tmp_path)
+    assert ios.path.name == "model_ios-ane.mlpackage" and ios.metadata.precision == "fp16"
+    assert ios.metadata.imgsz == (640, 640) and "needs macOS" in ios.report.summary()
+    rpi = export_target(checkpoint, "raspberry-pi-5", tmp_path)  # tflite first; ncnn is the profile's next format
+    assert rpi.path.name == "model_raspberry-pi-5_ncnn_model" and rpi.metadata.imgsz == (320, 320)
 
 
 @pytest.mark.parametrize("profile,engine", [("x86-cpu", "onnxruntime"), ("intel-cpu", "openvino")])

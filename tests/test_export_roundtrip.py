@@ -15,6 +15,7 @@ import edgeseg.runtime as rt  # noqa: E402
 from conftest import LOW_CONF, MAX_DET  # noqa: E402
 from edgeseg.converters.export import export  # noqa: E402
 from edgeseg.converters.options import ExportOptions  # noqa: E402
+from edgeseg.converters.registry import get_exporter  # noqa: E402
 from edgeseg.runtime.backends import probe_all  # noqa: E402
 from edgeseg.runtime.metadata import ModelMetadata  # noqa: E402
 from edgeseg.runtime.predictor import Predictor  # noqa: E402
@@ -31,6 +32,8 @@ CASES = {
     "onnx-fp16-ort": ("onnx", {"half": True}, "onnxruntime", "fp16"),
     "openvino-fp16": ("openvino", {"half": True}, "openvino", "fp16"),
     "onnx-ultralytics-layout": ("onnx", {"layout": "ultralytics"}, "onnxruntime", "fp32"),
+    "ncnn": ("ncnn", {}, "ncnn", "fp32"),
+    "ncnn-fp16": ("ncnn", {"half": True}, "ncnn", "fp16"),
 }
 # (box px, mask IoU, share of reference instances that must agree). FP32 must reproduce every instance.
 # FP16 bound, documented: >= 65% of instances within 3 px and mask IoU 0.9. The seeded test model has unusually
@@ -55,6 +58,9 @@ def test_round_trip_matches_pytorch(case, artifacts, torch_reference, coco8):
     fmt, kw, engine, precision = CASES[case]
     if not engine_ok(engine, fmt):
         pytest.skip(f"engine {engine} not available here for {fmt}")
+    exportable, why = get_exporter(fmt).available()
+    if not exportable:
+        pytest.skip(why)
     result = artifacts(fmt, **kw)
     assert result.report is not None and min(result.report.cosine.values()) >= (0.9999 if precision == "fp32" else 0.999)
     predictor = rt.load(result.path, backend=engine)

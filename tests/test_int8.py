@@ -43,7 +43,7 @@ def swapped_yaml(coco8, tmp_path_factory) -> Path:
 def calib(coco200, tmp_path_factory) -> CalibrationSet:
     names = yaml.safe_load((coco200 / "data.yaml").read_text())["names"]
     path = tmp_path_factory.mktemp("calibdata") / "data.yaml"
-    path.write_text(yaml.safe_dump({"path": str(coco200), "train": "images/val", "names": names}))
+    path.write_text(yaml.safe_dump({"path": str(coco200), "train": "images/val", "val": "images/train", "names": names}))
     return build_calibration_set(path, tmp_path_factory.mktemp("calib"), n=100, imgsz=IMGSZ)
 
 

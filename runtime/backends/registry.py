@@ -17,11 +17,13 @@ ENTRY_POINT_GROUP = "edgeseg.backends"
 BUILTIN_BACKENDS: dict[str, str] = {
     "onnxruntime": "edgeseg.runtime.backends.onnxruntime_backend:OnnxRuntimeBackend",
     "openvino": "edgeseg.runtime.backends.openvino_backend:OpenVinoBackend",
+    "ncnn": "edgeseg.runtime.backends.ncnn_backend:NcnnBackend",
+    "coreml": "edgeseg.runtime.backends.coreml_backend:CoreMLBackend",
 }
 
 # Engine order tried when neither the user nor a device profile names one: for .onnx, onnxruntime first
 # (exact FP32, small install), then OpenVINO.
-DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "torch")
+DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "ncnn", "coreml", "torch")
 
 
 @dataclass(frozen=True)
