@@ -44,6 +44,7 @@ class Exporter(ABC):
             raise UsageError(f"--half is not supported for {cls.format} exports on this host")
 
     requires: ClassVar[tuple[str, ...]] = ()  # python modules the conversion needs
+    input_layout: ClassVar[str] = "NCHW"  # NHWC for mobile formats (recorded in the metadata)
     int8_weights_only: ClassVar[bool] = False  # --int8 quantises weights inside the exporter (no calibration)
     int8_scheme: ClassVar[str] = ""
 

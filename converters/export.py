@@ -107,7 +107,8 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     final = Path(options.output) if options.output else default_output(str(source), exporter_cls)
     meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
                                layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version,
-                               quantization={"scheme": exporter_cls.int8_scheme} if options.int8 else {})
+                               quantization={"scheme": exporter_cls.int8_scheme} if options.int8 else {},
+                               input_layout=exporter_cls.input_layout)
     wrapper = ExportWrapper(model, options.layout)
     final.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".edgeseg-export-", dir=final.parent) as tmp:

@@ -47,7 +47,10 @@ def calibration_for(options: ExportOptions, metadata: ModelMetadata, origin: str
 
 def check_request(options: ExportOptions) -> None:
     """Before any work: the format has an INT8 path here and a calibration source was given."""
-    quantizer_for(options.format)
+    quantizer = quantizer_for(options.format)
+    if options.layout not in quantizer.layouts:
+        raise UsageError(f"INT8 {options.format} export supports --layout {' or '.join(quantizer.layouts)}, "
+                         f"not {options.layout}")
     if not options.calib and not options.data:
         raise UsageError("INT8 export needs a calibration set: --calib DIR (from `edgeseg calib build`) or "
                          "--data d.yaml (its training split is used)")
@@ -111,9 +114,10 @@ def quantize_within_budget(fmt: str, fp32_onnx: Path, calib: CalibrationSet, opt
     outcome = Int8Outcome(result, list(keep))
     if options.max_drop is None or not options.data:
         return outcome
-    fp32_meta = dataclasses.replace(metadata, precision="fp32", quantization={})
+    fp32_meta = dataclasses.replace(metadata, precision="fp32", quantization={}, input_layout="NCHW")
     fp32_meta.write_sidecar(fp32_onnx)
-    reference = evaluate(load(fp32_onnx, backend=quantizer.engine), options.data, "val", "fp32")
+    reference = evaluate(load(fp32_onnx, backend=quantizer.reference_engine or quantizer.engine), options.data, "val",
+                         "fp32")
     method = {"nncf-mixed": "nncf"}.get(result.details.get("method", "auto"), result.details.get("method", "auto"))
     method = method if method in ("minmax", "percentile", "entropy", "nncf") else "auto"  # re-quantise the same way
     ranked: list[list[str]] | None = None
@@ -125,7 +129,7 @@ def quantize_within_budget(fmt: str, fp32_onnx: Path, calib: CalibrationSet, opt
         mask_drop, box_drop = _drops(reference, candidate)
         outcome.steps.append(BudgetStep(layers, mask_drop, box_drop, round(candidate.metrics.speed["inference"], 2)))
         say(f"INT8 with {layers} layers returned to float: mask mAP50-95 drop {mask_drop:.2f} (budget {options.max_drop})")
-        if mask_drop <= options.max_drop:
+        if mask_drop <= options.max_drop or not quantizer.keeps_float:
             break
         if ranked is None:
             ranked = rank_layers(fp32_onnx, calib, keep, workdir)

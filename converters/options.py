@@ -6,7 +6,7 @@ from pathlib import Path
 
 from edgeseg.runtime.errors import UsageError
 
-LAYOUTS = ("edgeseg", "ultralytics")
+LAYOUTS = ("edgeseg", "ultralytics", "edgeseg-raw")
 MIN_OPSET = 17
 
 

@@ -13,6 +13,7 @@ EXPORTERS: dict[str, str] = {
     "openvino": "edgeseg.converters.openvino_export:OpenVinoExporter",
     "ncnn": "edgeseg.converters.ncnn_export:NcnnExporter",
     "coreml": "edgeseg.converters.coreml_export:CoreMLExporter",
+    "tflite": "edgeseg.converters.tflite_export:TFLiteExporter",
 }
 
 

@@ -16,6 +16,7 @@ INPUT_NAME = "images"
 
 class ExportWrapper(nn.Module):
     """edgeseg layout: boxes (B,N,4) xyxy px, scores (B,N,nc), mask_coeffs (B,N,nm), protos (B,nm,h,w).
+    edgeseg-raw layout: box_logits (B,4*16,N) before the DFL instead of boxes (decoded on the host).
     ultralytics layout: output0 (B, 4+nc+nm, N) with xywh boxes, output1 protos."""
 
     def __init__(self, model: nn.Module, layout: str = "edgeseg"):
@@ -24,6 +25,7 @@ class ExportWrapper(nn.Module):
         self.model.fuse()
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self.model.head.decode = layout != "edgeseg-raw"  # raw: end before the DFL, the host decodes
         self.layout = layout
         self.output_names = OUTPUT_NAMES[layout]
 
@@ -31,6 +33,8 @@ class ExportWrapper(nn.Module):
         out = self.model(images)
         if self.layout == "edgeseg":
             return out["boxes"], out["scores"], out["mask_coeffs"], out["protos"]
+        if self.layout == "edgeseg-raw":
+            return out["box_logits"], out["scores"], out["mask_coeffs"], out["protos"]
         boxes = out["boxes"]
         xywh = torch.cat(((boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]), -1)
         return torch.cat((xywh, out["scores"], out["mask_coeffs"]), -1).transpose(1, 2), out["protos"]

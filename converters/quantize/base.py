@@ -14,6 +14,7 @@ from edgeseg.calibration.dataset import CalibrationSet
 QUANTIZERS: dict[str, str] = {
     "onnx": "edgeseg.converters.quantize.ort:OrtQuantizer",
     "openvino": "edgeseg.converters.quantize.openvino:NncfQuantizer",
+    "tflite": "edgeseg.converters.quantize.tflite:TfliteQuantizer",
 }
 
 
@@ -26,6 +27,9 @@ class QuantizeResult:
 class Quantizer(ABC):
     engine: ClassVar[str]
     requires: ClassVar[tuple[str, ...]] = ()
+    layouts: ClassVar[tuple[str, ...]] = ("edgeseg",)  # output layouts its float-tail analysis understands
+    reference_engine: ClassVar[str | None] = None  # engine for the FP32 ONNX reference (None: self.engine)
+    keeps_float: ClassVar[bool] = True  # False: full-integer graphs (keep_float is ignored, no budget search)
 
     @classmethod
     def missing(cls) -> list[str]:

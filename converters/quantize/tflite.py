@@ -1,0 +1,31 @@
+"""TFLite full-integer INT8: int8 weights (per channel) and activations, int8 input and outputs (scale 1/255 for
+the image), calibrated by onnx2tf/TFLite on our calibration set. Full-integer means no float islands, so the
+float-tail list cannot be honoured; the separate outputs (or the raw layout, which ends before the DFL and
+leaves the box decode to the host) are what keep boxes, scores, coefficients and protos on their own scales."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edgeseg.calibration.dataset import CalibrationSet
+
+from ..tflite_convert import run_onnx2tf
+from .base import QuantizeResult, Quantizer
+
+
+class TfliteQuantizer(Quantizer):
+    engine = "litert"
+    requires = ("onnx2tf", "tensorflow", "ai_edge_litert")
+    layouts = ("edgeseg", "edgeseg-raw")
+    keeps_float = False
+    reference_engine = "onnxruntime"  # the FP32 graph it was converted from, run exactly
+
+    def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
+                 method: str = "auto") -> QuantizeResult:
+        files = run_onnx2tf(fp32_onnx, workdir / "onnx2tf", calib)
+        out = workdir / "model_int8.tflite"
+        shutil.copy(files["int8"], out)
+        details = {"engine": self.engine, "scheme": "TFLite full-integer: int8 per-channel weights, int8 per-tensor "
+                   "activations, int8 I/O", "method": "tflite-default (min/max over the set)",
+                   "calibration_images": len(calib)}
+        return QuantizeResult(out, details)

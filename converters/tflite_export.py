@@ -1,0 +1,42 @@
+"""TFLite / LiteRT export (FP32, FP16 weights; INT8 full-integer through the calibrated INT8 path), NHWC input.
+
+The artifact is one `.tflite` file plus its `<file>.edgeseg.json` sidecar (the metadata; TFLite files get no
+edgeseg metadata of their own). Outputs keep the ONNX graph's names and order (see tflite_convert.py for why the
+conversion goes through ONNX).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from edgeseg.runtime.errors import UsageError
+
+from .base import ExportContext, Exporter
+from .options import ExportOptions
+from .tflite_convert import run_onnx2tf
+
+
+class TFLiteExporter(Exporter):
+    format = "tflite"
+    source = "onnx"
+    artifact_suffix = ".tflite"
+    supports_dynamic = False
+    embeds_metadata = False
+    engine = "litert"
+    input_layout = "NHWC"
+    requires = ("onnx2tf", "tensorflow", "ai_edge_litert", "onnx", "onnxscript")
+
+    @classmethod
+    def check_options(cls, options: ExportOptions) -> None:
+        super().check_options(options)
+        if options.batch != 1:
+            raise UsageError("TFLite exports are batch 1 here (mobile runtimes run one image per invoke): use --batch 1")
+
+    def export(self, ctx: ExportContext) -> Path:
+        files = run_onnx2tf(ctx.onnx_path, ctx.workdir / "onnx2tf")
+        key = ctx.options.precision
+        if key not in files:
+            raise RuntimeError(f"onnx2tf wrote no {key} model (wrote {sorted(files)})")
+        path = ctx.workdir / f"model{self.artifact_suffix}"
+        shutil.copy(files[key], path)
+        return path
