@@ -32,6 +32,7 @@ class Exporter(ABC):
     artifact_suffix: ClassVar[str]  # ".onnx", "_openvino_model", ...
     supports_dynamic: ClassVar[bool] = True
     supports_half: ClassVar[bool] = True
+    single_image: ClassVar[bool] = False  # the format has no batch dimension (ncnn, CoreML image input, TFLite)
     embeds_metadata: ClassVar[bool] = True
     engine: ClassVar[str]  # the runtime engine that verifies the artifact
 
@@ -42,9 +43,13 @@ class Exporter(ABC):
             raise UsageError(f"--dynamic is not supported for {cls.format} exports")
         if options.half and not cls.supports_half:
             raise UsageError(f"--half is not supported for {cls.format} exports on this host")
+        if options.batch != 1 and cls.single_image:
+            raise UsageError(f"{cls.format} models take one image per run (predict loops over a batch): use --batch 1")
 
     requires: ClassVar[tuple[str, ...]] = ()  # python modules the conversion needs
     input_layout: ClassVar[str] = "NCHW"  # NHWC for mobile formats (recorded in the metadata)
+    required_layout: ClassVar[str | None] = None  # an output layout the target cannot do without
+    int8_only: ClassVar[bool] = False
     int8_weights_only: ClassVar[bool] = False  # --int8 quantises weights inside the exporter (no calibration)
     int8_scheme: ClassVar[str] = ""
 
@@ -66,6 +71,11 @@ class Exporter(ABC):
 
         raise NotAvailableError(f"cannot verify the {cls.format} export: its engine '{cls.engine}' is not available "
                                 f"here (install it, or pass verify=False to skip the check)")
+
+    @classmethod
+    def finalize(cls, artifact: Path, metadata: ModelMetadata, final: Path, say) -> tuple[Path, ModelMetadata]:
+        """A last step after verification (e.g. a device compiler); by default the artifact is final as it is."""
+        return artifact, metadata
 
     @abstractmethod
     def export(self, ctx: ExportContext) -> Path:

@@ -22,10 +22,8 @@ from pathlib import Path
 
 import torch
 
-from edgeseg.runtime.errors import UsageError
 
 from .base import ExportContext, Exporter
-from .options import ExportOptions
 from .wrapper import INPUT_NAME
 
 METADATA_KEY = "edgeseg"
@@ -33,6 +31,7 @@ INT8_SCHEME = "int8 weights (linear symmetric, per channel), fp16 compute"
 
 
 class CoreMLExporter(Exporter):
+    single_image = True
     format = "coreml"
     source = "torch"
     artifact_suffix = ".mlpackage"
@@ -42,11 +41,6 @@ class CoreMLExporter(Exporter):
     int8_weights_only = True
     int8_scheme = INT8_SCHEME
 
-    @classmethod
-    def check_options(cls, options: ExportOptions) -> None:
-        super().check_options(options)
-        if options.batch != 1:
-            raise UsageError("CoreML exports take one image (ImageType input): use --batch 1")
 
     def export(self, ctx: ExportContext) -> Path:
         import coremltools as ct

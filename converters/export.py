@@ -132,5 +132,7 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
                                      options.batch, options.dynamic)
         elif options.verify:
             report = VerifyReport(exporter_cls.engine, [], note=exporter_cls.offline_check(artifact, meta))
+        artifact, meta = exporter_cls.finalize(artifact, meta, final, say)
+        meta.write_sidecar(artifact)
         _publish(artifact, final, meta)
     return ExportResult(final, meta, report, _size(final))

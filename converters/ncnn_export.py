@@ -15,10 +15,8 @@ from pathlib import Path
 
 import torch
 
-from edgeseg.runtime.errors import UsageError
 
 from .base import ExportContext, Exporter
-from .options import ExportOptions
 
 KEEP_FILES = ("model.ncnn.param", "model.ncnn.bin")
 
@@ -39,6 +37,7 @@ def quiet_fds():
 
 
 class NcnnExporter(Exporter):
+    single_image = True
     format = "ncnn"
     source = "torch"
     artifact_suffix = "_ncnn_model"
@@ -47,11 +46,6 @@ class NcnnExporter(Exporter):
     engine = "ncnn"
     requires = ("pnnx", "ncnn")
 
-    @classmethod
-    def check_options(cls, options: ExportOptions) -> None:
-        super().check_options(options)
-        if options.batch != 1:
-            raise UsageError("ncnn runs one image per extractor: export it with --batch 1 (predict loops over images)")
 
     def export(self, ctx: ExportContext) -> Path:
         import pnnx

@@ -14,6 +14,7 @@ EXPORTERS: dict[str, str] = {
     "ncnn": "edgeseg.converters.ncnn_export:NcnnExporter",
     "coreml": "edgeseg.converters.coreml_export:CoreMLExporter",
     "tflite": "edgeseg.converters.tflite_export:TFLiteExporter",
+    "edgetpu": "edgeseg.converters.edgetpu_export:EdgeTpuExporter",
 }
 
 

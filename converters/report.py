@@ -29,8 +29,9 @@ def matrix_entries(formats: list[str] | None = None) -> list[tuple[str, str]]:
         cls = get_exporter(fmt)
         if not cls.available()[0]:
             continue
-        entries.append((fmt, "fp32"))
-        if cls.supports_half:
+        if not cls.int8_only:
+            entries.append((fmt, "fp32"))
+        if cls.supports_half and not cls.int8_only:
             entries.append((fmt, "fp16"))
         quantizer = get_quantizer(fmt)
         if cls.int8_weights_only or (quantizer is not None and not quantizer.missing()):
@@ -106,7 +107,8 @@ def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | N
             cls = get_exporter(fmt)
             path = base / f"{stem}{SUFFIX_BY_PRECISION[precision]}{cls.artifact_suffix}"
             options = ExportOptions(format=fmt, imgsz=imgsz, half=precision == "fp16", int8=precision == "int8",
-                                    calib=calib, data=str(data), calib_n=calib_n, max_drop=max_drop, output=path)
+                                    calib=calib, data=str(data), calib_n=calib_n, max_drop=max_drop, output=path,
+                                    layout=cls.required_layout or "edgeseg")
             t1 = time.perf_counter()
             try:
                 result = export(source, options, say)

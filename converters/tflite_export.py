@@ -9,14 +9,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from edgeseg.runtime.errors import UsageError
 
 from .base import ExportContext, Exporter
-from .options import ExportOptions
 from .tflite_convert import run_onnx2tf
 
 
 class TFLiteExporter(Exporter):
+    single_image = True
     format = "tflite"
     source = "onnx"
     artifact_suffix = ".tflite"
@@ -26,11 +25,6 @@ class TFLiteExporter(Exporter):
     input_layout = "NHWC"
     requires = ("onnx2tf", "tensorflow", "ai_edge_litert", "onnx", "onnxscript")
 
-    @classmethod
-    def check_options(cls, options: ExportOptions) -> None:
-        super().check_options(options)
-        if options.batch != 1:
-            raise UsageError("TFLite exports are batch 1 here (mobile runtimes run one image per invoke): use --batch 1")
 
     def export(self, ctx: ExportContext) -> Path:
         files = run_onnx2tf(ctx.onnx_path, ctx.workdir / "onnx2tf")

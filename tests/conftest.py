@@ -67,7 +67,7 @@ def rng() -> np.random.Generator:
 IMGSZ = 320
 NAMES = {i: f"c{i}" for i in range(80)}
 SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript", "ncnn": "_ncnn_model",
-          "coreml": ".mlpackage"}
+          "coreml": ".mlpackage", "tflite": ".tflite"}
 
 
 @pytest.fixture(scope="session")

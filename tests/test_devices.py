@@ -62,14 +62,14 @@ def test_jetson_target_writes_a_portable_bundle(checkpoint, tmp_path, coco8):
     assert predictor.metadata.precision == "fp16" and predictor.predict(coco8 / "images" / "val" / "000000000036.jpg")
 
 
-@pytest.mark.parametrize("target,message", [("coral-edgetpu", "needs edgetpu \\(int8\\)"),
-                                            ("android-cpu", "'tflite' export is not available")])
-def test_targets_that_need_later_toolchains_fail_clearly(checkpoint, tmp_path, target, message):
+def test_a_target_whose_toolchain_is_missing_fails_clearly(checkpoint, tmp_path, monkeypatch):
     from edgeseg.converters.targets import export_target
+    from edgeseg.converters.tflite_export import TFLiteExporter
     from edgeseg.runtime.errors import NotAvailableError
 
-    with pytest.raises(NotAvailableError, match=message):
-        export_target(checkpoint, target, tmp_path)
+    monkeypatch.setattr(TFLiteExporter, "available", classmethod(lambda cls: (False, "onnx2tf is not installed")))
+    with pytest.raises(NotAvailableError, match="target android-cpu needs tflite .fp32.*onnx2tf is not installed"):
+        export_target(checkpoint, "android-cpu", tmp_path)
     assert not list(tmp_path.iterdir())
 
 
@@ -77,12 +77,13 @@ def test_int8_targets_need_a_calibration_source(checkpoint, tmp_path):
     from edgeseg.converters.targets import export_target
     from edgeseg.runtime.errors import UsageError
 
-    with pytest.raises(UsageError, match="target intel-cpu is INT8: pass --calib DIR"):
-        export_target(checkpoint, "intel-cpu", tmp_path)
+    for target in ("intel-cpu", "coral-edgetpu"):
+        with pytest.raises(UsageError, match=f"target {target} is INT8: pass --calib DIR"):
+            export_target(checkpoint, target, tmp_path)
     assert not list(tmp_path.iterdir())
 
 
-def test_ios_and_raspberry_pi_targets_produce_their_artifacts(checkpoint, tmp_path):
+def test_ios_and_raspberry_pi_targets_produce_their_artifacts(checkpoint, tmp_path, monkeypatch):
     pytest.importorskip("coremltools", reason="CoreML export needs coremltools (pip install 'edgeseg[export]')")
     pytest.importorskip("pnnx", reason="ncnn export needs pnnx (pip install 'edgeseg[export]')")
     from edgeseg.converters.targets import export_target
@@ -90,7 +91,11 @@ def test_ios_and_raspberry_pi_targets_produce_their_artifacts(checkpoint, tmp_pa
     ios = export_target(checkpoint, "ios-ane", tmp_path)
     assert ios.path.name == "model_ios-ane.mlpackage" and ios.metadata.precision == "fp16"
     assert ios.metadata.imgsz == (640, 640) and "needs macOS" in ios.report.summary()
-    rpi = export_target(checkpoint, "raspberry-pi-5", tmp_path)  # tflite first; ncnn is the profile's next format
+    from edgeseg.converters.tflite_export import TFLiteExporter
+
+    # tflite first; ncnn is the profile's next format when the TFLite toolchain is missing
+    monkeypatch.setattr(TFLiteExporter, "available", classmethod(lambda cls: (False, "onnx2tf is not installed")))
+    rpi = export_target(checkpoint, "raspberry-pi-5", tmp_path)
     assert rpi.path.name == "model_raspberry-pi-5_ncnn_model" and rpi.metadata.imgsz == (320, 320)
 
 

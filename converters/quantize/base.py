@@ -15,6 +15,7 @@ QUANTIZERS: dict[str, str] = {
     "onnx": "edgeseg.converters.quantize.ort:OrtQuantizer",
     "openvino": "edgeseg.converters.quantize.openvino:NncfQuantizer",
     "tflite": "edgeseg.converters.quantize.tflite:TfliteQuantizer",
+    "edgetpu": "edgeseg.converters.quantize.tflite:EdgeTpuQuantizer",
 }
 
 

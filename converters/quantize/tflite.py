@@ -29,3 +29,9 @@ class TfliteQuantizer(Quantizer):
                    "activations, int8 I/O", "method": "tflite-default (min/max over the set)",
                    "calibration_images": len(calib)}
         return QuantizeResult(out, details)
+
+
+class EdgeTpuQuantizer(TfliteQuantizer):
+    """The same full-integer graph; Edge TPU graphs must end before the DFL (edgeseg-raw)."""
+
+    layouts = ("edgeseg-raw",)
