@@ -15,6 +15,8 @@ EXPORTERS: dict[str, str] = {
     "coreml": "edgeseg.converters.coreml_export:CoreMLExporter",
     "tflite": "edgeseg.converters.tflite_export:TFLiteExporter",
     "edgetpu": "edgeseg.converters.edgetpu_export:EdgeTpuExporter",
+    "saved_model": "edgeseg.converters.saved_model_export:SavedModelExporter",
+    "graphdef": "edgeseg.converters.saved_model_export:GraphDefExporter",
 }
 
 

@@ -3,6 +3,7 @@ device (TensorRT) get a portable bundle: the verified ONNX, its sidecar, the pro
 there. No JSON header is put inside engine files; metadata stays in the sidecar."""
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -97,11 +98,33 @@ def export_target(source, target: str, out_dir: Path | None = None, progress=Non
         sidecar = next(p.name for p in staging.iterdir() if p.name.endswith(".edgeseg.json"))
         script.write_text(BUILD_SCRIPT.format(name=profile.name, sidecar=shlex.quote(sidecar), command=command))
         script.chmod(0o755)
+        if profile.build.get("int8_command") and quant and (quant.get("calib") or quant.get("data")):
+            _add_int8_build(profile, result, staging, quant, progress)
         shutil.copy(_profile_source(profile.name), staging / "profile.toml")
         if final.exists():
             shutil.rmtree(final)
         os.replace(staging, final)
     return ExportResult(final, result.metadata, result.report, sum(p.stat().st_size for p in final.iterdir()))
+
+
+def _add_int8_build(profile: DeviceProfile, result: ExportResult, staging: Path, quant: dict, progress) -> None:
+    """With a calibration set, the bundle also carries a TensorRT calibration cache measured on it, the set's
+    manifest, and build_engine_int8.sh (INT8 engines are built on the device too)."""
+    from .int8 import calibration_for
+    from .quantize.tensorrt import write_calibration_cache
+
+    options = ExportOptions(format="onnx", imgsz=tuple(result.metadata.imgsz), int8=True,
+                            **{k: v for k, v in quant.items() if k in ("calib", "data", "calib_n")})
+    calib = calibration_for(options, result.metadata, str(result.path))
+    if progress:
+        progress(f"measuring activation ranges on {len(calib)} calibration images for the TensorRT cache")
+    with tempfile.TemporaryDirectory() as tmp:
+        write_calibration_cache(result.path, calib, staging / "calib.cache", Path(tmp))
+    (staging / "calibration_manifest.json").write_text(json.dumps(calib.manifest, indent=2) + "\n")
+    script = staging / "build_engine_int8.sh"
+    script.write_text(BUILD_SCRIPT.format(name=profile.name, sidecar=shlex.quote(result.path.name + ".edgeseg.json"),
+                                          command=profile.build["int8_command"]))
+    script.chmod(0o755)
 
 
 def _export_for_device_build(source, options: ExportOptions, staging: Path, progress) -> ExportResult:

@@ -73,7 +73,9 @@ def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this
     """List inference engines per artifact format, in preference order, and why any is skipped."""
     from edgeseg.runtime.backends import probe_all
 
-    for name in [fmt] if fmt else ["onnx", "openvino", "torchscript", "pytorch"]:
+    from edgeseg.runtime.formats import SUFFIX_FORMATS
+
+    for name in [fmt] if fmt else list(dict.fromkeys(f for _, f in SUFFIX_FORMATS)):
         typer.echo(f"{name}:")
         for probe in probe_all(name):
             if probe.runs_format:
@@ -148,7 +150,8 @@ def val(
 @app.command()
 def export(
     model: str = typer.Option(..., help="Checkpoint (.pt, edgeseg or Ultralytics) or model name to export."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="torchscript, onnx or openvino."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="torchscript, onnx, openvino, ncnn, coreml, tflite, edgetpu, "
+                                                            "saved_model or graphdef."),
     target: Optional[str] = typer.Option(None, help="A device profile (see `edgeseg devices`): export exactly what "
                                                     "it asks for (a build bundle for TensorRT devices)."),
     all_formats: bool = typer.Option(False, "--all", help="Every format and precision that works here, with a report."),

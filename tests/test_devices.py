@@ -107,3 +107,26 @@ def test_profile_engine_order_is_used_by_predict(artifacts, coco8, profile, engi
     assert main(["predict", "--model", str(path), "--source", str(coco8 / "images" / "val"), "--profile", profile,
                  "--verbose", "--no-save", "--no-save-json", "--project", str(tmp_path)]) == 0
     assert f"using {engine}/fp32" in capsys.readouterr().err
+
+
+def test_jetson_bundle_with_calibration_carries_a_tensorrt_cache(checkpoint, synthetic_data, tmp_path):
+    """TensorRT is not installable here: the INT8 engine is built on the device from the bundle's ONNX and a cache
+    of activation ranges measured on our calibration set (TensorRT's text format: header, `tensor: hex(scale)`)."""
+    pytest.importorskip("onnxruntime", reason="the cache is measured with onnxruntime")
+    import struct
+
+    from edgeseg.calibration.dataset import build_calibration_set
+    from edgeseg.converters.targets import export_target
+
+    calib = build_calibration_set(synthetic_data, tmp_path / "calib", n=3, imgsz=(640, 640))
+    result = export_target(checkpoint, "jetson-orin-nano", tmp_path / "out", quant={"calib": calib.directory})
+    bundle = result.path
+    names = sorted(p.name for p in bundle.iterdir())
+    assert {"calib.cache", "build_engine_int8.sh", "calibration_manifest.json", "model.onnx"} <= set(names)
+    assert "--int8 --fp16 --calib=calib.cache" in (bundle / "build_engine_int8.sh").read_text()
+    lines = (bundle / "calib.cache").read_text().splitlines()
+    assert lines[0].startswith("TRT-") and len(lines) > 200  # every activation of the graph
+    entries = dict(line.split(": ") for line in lines[1:])
+    image_scale = struct.unpack(">f", bytes.fromhex(entries["images"]))[0]
+    assert 0.6 / 127 < image_scale <= 1.0 / 127 + 1e-7  # the input is in [0, 1] (bright synthetic photos)
+    assert json.loads((bundle / "calibration_manifest.json").read_text())["count"] == 3

@@ -1,4 +1,4 @@
-"""Export -> load through the runtime -> predict, for every format x engine of the CPU targets, against PyTorch
+"""Export -> load through the runtime -> predict, for every format x engine that runs here, against PyTorch
 on coco8-seg images (FP32: boxes within 1 px, mask IoU >= 0.99 per matched instance; FP16: 2 px, 0.95)."""
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ CASES = {
     "ncnn-fp16": ("ncnn", {"half": True}, "ncnn", "fp16"),
     "tflite": ("tflite", {}, "litert", "fp32"),
     "tflite-fp16": ("tflite", {"half": True}, "litert", "fp16"),
+    "saved_model": ("saved_model", {}, "tensorflow", "fp32"),
+    "graphdef": ("graphdef", {}, "tensorflow", "fp32"),
 }
 # (box px, mask IoU, share of reference instances that must agree). FP32 must reproduce every instance.
 # FP16 bound, documented: >= 65% of instances within 3 px and mask IoU 0.9. The seeded test model has unusually

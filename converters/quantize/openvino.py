@@ -5,8 +5,8 @@
 - the ONNX Runtime recipe's QDQ graph (measured calibration method, same float nodes), which OpenVINO compiles to
   the same int8 kernels.
 
-Both are scored by agreement mAP with the FP32 graph on calibration images; the better one is kept, and both
-scores go into the artifact's metadata.
+Both are scored by agreement mAP with the FP32 graph on calibration images (raw-output cosine breaks ties, e.g.
+when the model has no confident detection there); the better one is kept, and both scores go into the metadata.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from edgeseg.calibration.dataset import CalibrationSet
 from edgeseg.runtime.decode import RAW_KEYS
 
 from .base import QuantizeResult, Quantizer
-from .ort import METHODS, OrtQuantizer, predictions, raw_outputs
+from .ort import METHODS, OrtQuantizer, output_error, predictions, raw_outputs
 
 SCORING_IMAGES = 16
 
@@ -94,11 +94,12 @@ class NncfQuantizer(Quantizer):
         names = {c: str(c) for c in range(ref_raw[0]["scores"].shape[-1])}
         scores = {}
         for name, path in candidates.items():
-            box, mask = agreement_of(ref, predictions(ov_raw_outputs(path, feeds), scoring), names)
-            scores[name] = (round(mask, 4), round(box, 4))
+            got_raw = ov_raw_outputs(path, feeds)
+            box, mask = agreement_of(ref, predictions(got_raw, scoring), names)
+            scores[name] = (round(mask, 4), round(box, 4), -round(output_error(ref_raw, got_raw), 6))
         best = max(scores, key=scores.get)
         details = {"engine": self.engine, "route": best, "method": qdq.details["method"] if qdq and best != "nncf-mixed"
-                   else "nncf-mixed", "route_scores": {k: {"agree_mask": v[0], "agree_box": v[1]}
+                   else "nncf-mixed", "route_scores": {k: {"agree_mask": v[0], "agree_box": v[1], "raw_error": -v[2]}
                                                       for k, v in scores.items()},
                    "scheme": "NNCF PTQ MIXED (s8 symmetric per-channel weights, u8 activations)" if best == "nncf-mixed"
                    else "QDQ u8 activations per-tensor, s8 weights per-channel, compiled by OpenVINO",

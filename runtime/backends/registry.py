@@ -20,11 +20,12 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "ncnn": "edgeseg.runtime.backends.ncnn_backend:NcnnBackend",
     "coreml": "edgeseg.runtime.backends.coreml_backend:CoreMLBackend",
     "litert": "edgeseg.runtime.backends.litert_backend:LiteRTBackend",
+    "tensorflow": "edgeseg.runtime.backends.tensorflow_backend:TensorFlowBackend",
 }
 
 # Engine order tried when neither the user nor a device profile names one: for .onnx, onnxruntime first
 # (exact FP32, small install), then OpenVINO.
-DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "litert", "ncnn", "coreml", "torch")
+DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "litert", "ncnn", "coreml", "tensorflow", "torch")
 
 
 @dataclass(frozen=True)
