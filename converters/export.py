@@ -37,7 +37,7 @@ def default_output(source: str, exporter: type[Exporter]) -> Path:
     return (src.parent if src.suffix else Path.cwd()) / f"{stem}{exporter.artifact_suffix}"
 
 
-def _load_model(source):
+def load_model(source):
     """A checkpoint path or model name -> (SegmentationModel, ModelMetadata)."""
     from edgeseg.trainer.checkpoint import load_checkpoint
     from edgeseg.trainer.config import config_from_file, config_from_name
@@ -103,7 +103,7 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     ok, why = exporter_cls.available()
     if not ok:
         raise NotAvailableError(f"cannot export {options.format}: {why}")
-    model, base_meta = _load_model(source)
+    model, base_meta = load_model(source)
     final = Path(options.output) if options.output else default_output(str(source), exporter_cls)
     meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
                                layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version,

@@ -41,11 +41,11 @@ def matrix_entries(formats: list[str] | None = None) -> list[tuple[str, str]]:
 
 def reference_evaluation(source: str, data: str, imgsz: tuple[int, int]) -> tuple[Evaluation, int]:
     """The checkpoint through the runtime's torch engine, at the exported artifacts' static square input."""
-    from edgeseg.converters.export import _load_model
+    from edgeseg.converters.export import load_model
     from edgeseg.runtime.predictor import Predictor
     from edgeseg.trainer.torch_backend import TorchBackend
 
-    model, meta = _load_model(source)
+    model, meta = load_model(source)
     meta = dataclasses.replace(meta, imgsz=tuple(imgsz), dynamic=False)
     size = Path(source).stat().st_size if Path(str(source)).is_file() else 0
     return evaluate(Predictor(TorchBackend.from_model(model, meta)), data, "val", "checkpoint"), size

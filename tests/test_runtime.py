@@ -142,7 +142,7 @@ def test_truncated_and_foreign_files_fail_clearly(artifacts, tmp_path):
 def test_engine_and_device_errors(artifacts):
     path = artifacts("onnx").path
     with pytest.raises(UsageError, match="unknown backend"):
-        rt.load(path, backend="tensorflow")
+        rt.load(path, backend="mxnet")
     with pytest.raises(UsageError, match="does not run 'onnx'"):
         rt.load(path, backend="torch")
     with pytest.raises(NotAvailableError, match="not present"):

@@ -75,7 +75,7 @@ def conv_blocks(onnx_model) -> dict[str, tuple[list[str], str]]:
     return blocks
 
 
-def _with_outputs(model_path: Path, tensors: list[str], out_path: Path) -> Path:
+def with_outputs(model_path: Path, tensors: list[str], out_path: Path) -> Path:
     import onnx
 
     model = onnx.load(str(model_path))
@@ -108,8 +108,8 @@ def layer_sensitivity(fp32_onnx: Path, qdq_onnx: Path, feeds: list[np.ndarray], 
     producers = _producers(model.graph)
     inputs = {name: next(n for n in model.graph.node if n.name == name).input[0] for name in convs}
     tensors = sorted(set(convs.values()) | {t for t in inputs.values() if t in producers})
-    ref = _run_all(_with_outputs(fp32_onnx, tensors, workdir / "sens_fp32.onnx"), feeds, tensors)
-    got = _run_all(_with_outputs(qdq_onnx, tensors, workdir / "sens_int8.onnx"), feeds, tensors)
+    ref = _run_all(with_outputs(fp32_onnx, tensors, workdir / "sens_fp32.onnx"), feeds, tensors)
+    got = _run_all(with_outputs(qdq_onnx, tensors, workdir / "sens_int8.onnx"), feeds, tensors)
 
     def nsr(tensor: str) -> float:
         vals = [float(np.sum((g[tensor] - r[tensor]) ** 2) / max(np.sum(r[tensor] ** 2), 1e-12)) for r, g in zip(ref, got)]

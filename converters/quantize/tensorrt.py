@@ -11,7 +11,7 @@ import numpy as np
 from edgeseg.calibration.adapters import write_tensorrt_cache
 from edgeseg.calibration.dataset import CalibrationSet
 
-from .graph import _with_outputs
+from .graph import with_outputs
 
 
 def activation_ranges(onnx_path: Path, calib: CalibrationSet, workdir: Path) -> dict[str, float]:
@@ -21,7 +21,7 @@ def activation_ranges(onnx_path: Path, calib: CalibrationSet, workdir: Path) -> 
 
     model = onnx.load(str(onnx_path))
     tensors = [model.graph.input[0].name] + [out for node in model.graph.node for out in node.output if out]
-    probe = _with_outputs(onnx_path, tensors[1:], workdir / "ranges.onnx")
+    probe = with_outputs(onnx_path, tensors[1:], workdir / "ranges.onnx")
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every named tensor
     session = ort.InferenceSession(str(probe), opts, providers=["CPUExecutionProvider"])
