@@ -134,10 +134,9 @@ def run_benchmark(model: str, data: str, imgsz: str, calib, calib_n: int, max_dr
 
 def run_calib_build(data: str, split: str, n: int, imgsz: str, strategy: str, seed: int, out: Path | None) -> None:
     from edgeseg.calibration.dataset import build_calibration_set
-    from edgeseg.runtime.letterbox import _as_hw
+    from edgeseg.converters.options import parse_imgsz  # plain parsing: needs no converter toolchain
 
-    size = _as_hw(tuple(int(v) for v in imgsz.replace("x", ",").split(",")) if "," in imgsz or "x" in imgsz
-                  else int(imgsz))
+    size = parse_imgsz(imgsz)
     out = out or Path("calib") / f"{Path(data).resolve().parent.name}_{split}_{size[0]}_n{n}"
     calib = build_calibration_set(data, out, split, n, size, strategy, seed)
     m = calib.manifest
