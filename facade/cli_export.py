@@ -105,20 +105,22 @@ def run_export_target(req: ExportRequest, target: str) -> None:
 
 def _matrix(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: float, out_dir: Path | None):
     _converters()
-    from edgeseg.converters.gate import check
     from edgeseg.converters.options import parse_imgsz
-    from edgeseg.converters.report import run_matrix, write_report
+    from edgeseg.converters.report import run_matrix
 
     report = run_matrix(model, data, parse_imgsz(imgsz), out_dir, calib, calib_n, max_drop, say=_say)
     console.print(report.markdown())
-    return report, check, write_report
+    return report
 
 
 def run_export_all(req: ExportRequest) -> None:
     if not req.data:
         raise UsageError("--all needs --data d.yaml (calibration from its train split, the report on its val split)")
     out_dir = Path(req.output) if req.output else Path(req.model).with_suffix("").parent / "export_all"
-    report, check, write_report = _matrix(req.model, req.data, req.imgsz, req.calib, req.calib_n, req.max_drop, out_dir)
+    from edgeseg.converters.gate import check
+    from edgeseg.converters.report import write_report
+
+    report = _matrix(req.model, req.data, req.imgsz, req.calib, req.calib_n, req.max_drop, out_dir)
     for path in write_report(report, out_dir):
         console.print(f"wrote {path}")
     if req.verify:
@@ -126,8 +128,10 @@ def run_export_all(req: ExportRequest) -> None:
 
 
 def run_benchmark(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: float, out: Path | None) -> None:
-    report, _, write_report = _matrix(model, data, imgsz, calib, calib_n, max_drop, None)
+    report = _matrix(model, data, imgsz, calib, calib_n, max_drop, None)
     if out:
+        from edgeseg.converters.report import write_report
+
         for path in write_report(report, out):
             console.print(f"wrote {path}")
 

@@ -87,12 +87,17 @@ def with_outputs(model_path: Path, tensors: list[str], out_path: Path) -> Path:
     return out_path
 
 
-def _run_all(model_path: Path, feeds: list[np.ndarray], tensors: list[str]) -> list[dict[str, np.ndarray]]:
+def probe_session(model_path: Path):
+    """An ONNX Runtime session with graph optimisation off, so every named tensor is still there to read."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every named tensor
-    session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+
+
+def _run_all(model_path: Path, feeds: list[np.ndarray], tensors: list[str]) -> list[dict[str, np.ndarray]]:
+    session = probe_session(model_path)
     name = session.get_inputs()[0].name
     return [dict(zip(tensors, session.run(tensors, {name: x}))) for x in feeds]
 

@@ -23,7 +23,7 @@ from edgeseg.calibration.dataset import CalibrationSet
 from edgeseg.runtime.decode import RAW_KEYS
 
 from .base import QuantizeResult, Quantizer
-from .ort import METHODS, OrtQuantizer, output_error, predictions, raw_outputs
+from .ort import OrtQuantizer, output_error, predictions, raw_outputs
 
 SCORING_IMAGES = 16
 
@@ -108,5 +108,3 @@ class NncfQuantizer(Quantizer):
             details["method_scores"] = qdq.details.get("method_scores", {})
         return QuantizeResult(candidates[best], details)
 
-
-__all__ = ["NncfQuantizer", "METHODS"]

@@ -56,13 +56,9 @@ def raw_outputs(model_path: Path, feeds: list[np.ndarray]) -> list[dict[str, np.
 
 def output_error(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarray]]) -> float:
     """Mean over outputs and images of 1 - cosine similarity (0 = identical to FP32)."""
-    errs = []
-    for r, g in zip(ref, got):
-        for key in RAW_KEYS:
-            a, b = r[key].ravel().astype(np.float64), g[key].ravel().astype(np.float64)
-            denom = np.linalg.norm(a) * np.linalg.norm(b)
-            errs.append(1.0 - (float(a @ b / denom) if denom else 1.0))
-    return float(np.mean(errs))
+    from edgeseg.converters.verify import cosine  # the export check's own measure
+
+    return float(np.mean([1.0 - cosine(r[key], g[key]) for r, g in zip(ref, got) for key in RAW_KEYS]))
 
 
 def predictions(raw: list[dict[str, np.ndarray]], calib: CalibrationSet) -> dict[str, tuple]:

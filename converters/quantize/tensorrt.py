@@ -11,20 +11,17 @@ import numpy as np
 from edgeseg.calibration.adapters import write_tensorrt_cache
 from edgeseg.calibration.dataset import CalibrationSet
 
-from .graph import with_outputs
+from .graph import probe_session, with_outputs
 
 
 def activation_ranges(onnx_path: Path, calib: CalibrationSet, workdir: Path) -> dict[str, float]:
     """{tensor name: max |value|} over the set, for the graph input and every node output."""
     import onnx
-    import onnxruntime as ort
 
     model = onnx.load(str(onnx_path))
     tensors = [model.graph.input[0].name] + [out for node in model.graph.node for out in node.output if out]
     probe = with_outputs(onnx_path, tensors[1:], workdir / "ranges.onnx")
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # keep every named tensor
-    session = ort.InferenceSession(str(probe), opts, providers=["CPUExecutionProvider"])
+    session = probe_session(probe)
     names = [o.name for o in session.get_outputs()]
     ranges: dict[str, float] = {}
     dtype = np.float16 if session.get_inputs()[0].type == "tensor(float16)" else np.float32
