@@ -10,6 +10,7 @@ from rich.table import Table
 from edgeseg.model import open_predictor
 from edgeseg.runtime.paths import increment_dir
 from edgeseg.runtime.backends import BackendOptions
+from edgeseg.runtime.datasets.problems import summary_lines, write_problems_csv
 from edgeseg.runtime.validate import validate
 
 console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
@@ -35,7 +36,11 @@ def run_val(model: str, data: Path, split: str, imgsz, backend, options: Backend
     json_path = out_dir / "predictions.json" if save_json else None
     metrics = validate(predictor, data, split, imgsz=imgsz, save_json=json_path, gt_source=gt_source, **post)
     Console().print(metrics_table(metrics))
-    summary = {**metrics.results_dict, "model": model, "engine": predictor.backend.describe(), "split": split,
+    for line in summary_lines(metrics.skipped):
+        console.print(line, highlight=False, markup=False)
+    if metrics.skipped:
+        write_problems_csv(out_dir / "skipped.csv", metrics.skipped)
+    summary = {"skipped": len(metrics.skipped), **metrics.results_dict, "model": model, "engine": predictor.backend.describe(), "split": split,
                "box/mAP75": metrics.box.map75, "seg/mAP75": metrics.seg.map75, "speed_ms": metrics.speed}
     (out_dir / "metrics.json").write_text(json.dumps(summary, indent=2))
     sp = metrics.speed

@@ -71,8 +71,8 @@ class ModelMetadata:
         kwargs["names"] = parse_names(data["names"], origin)
         kwargs["imgsz"] = _parse_imgsz(data.get("imgsz", (640, 640)), origin)
         for key, typ in (("stride", int), ("batch", int), ("channels", int), ("num_masks", int)):
-            if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool)):
-                raise ModelFormatError(f"{origin}: metadata '{key}' must be an integer, got {data[key]!r}")
+            if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1):
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be a positive integer, got {data[key]!r}")
         for key in ("task", "layout", "input_layout", "precision", "edgeseg_version"):
             if key in data and not isinstance(data[key], str):
                 raise ModelFormatError(f"{origin}: metadata '{key}' must be a string, got {data[key]!r}")

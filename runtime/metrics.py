@@ -51,6 +51,7 @@ class SegmentMetrics:
     speed: dict[str, float] = field(default_factory=dict)
     images: int = 0
     instances: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) left out or adjusted
 
     @property
     def results_dict(self) -> dict[str, float]:

@@ -55,7 +55,8 @@ def _expand_path_source(source: str) -> list[Path] | None:
             raise UsageError(f"{source}: the pattern matches no image files")
         return files
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        # broken links keep their place, so that reading them reports the problem instead of hiding the file
+        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
         if not files:
             raise UsageError(f"{path}: directory contains no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         return files

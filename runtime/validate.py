@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from .datasets.coco import coco_ground_truth, find_coco_annotations, load_coco
-from .datasets.yolo import DataConfig, label_path, load_data_yaml, read_labels
+from .datasets.yolo import DataConfig, label_path, load_data_yaml, orphan_labels, read_labels
 from .errors import UsageError
 from .instance_masks import InstanceMasks
 from .metrics import Evaluator, GroundTruth, SegmentMetrics
@@ -48,6 +48,15 @@ def _category_ids(names: dict[int, str]) -> dict[int, int]:
     return {k: k + 1 for k in names}  # the annotations/instances_*.json convention: class index + 1
 
 
+def _ground_truth_of(image_path: Path, shape: tuple[int, int], coco, nc: int, skipped: list) -> tuple[GroundTruth, object]:
+    """One image's ground truth and COCO image id; label-line problems are added to `skipped`."""
+    if coco is not None:
+        return coco_ground_truth(coco, image_path.name, shape), coco.images[image_path.name]["id"]
+    labels = read_labels(label_path(image_path), nc)
+    skipped += [(str(label_path(image_path)), problem) for problem in labels.problems]
+    return ground_truth(labels, shape), int(image_path.stem) if image_path.stem.isdigit() else image_path.stem
+
+
 def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz=None, save_json: Path | None = None,
              progress=None, gt_source: str = "auto", on_result=None, **overrides) -> SegmentMetrics:
     """Box and mask metrics of `predictor` on a dataset split; predictions are those the model would give a user.
@@ -55,6 +64,7 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
     Ground truth: the dataset's COCO json (annotations/instances_<split>.json) when it ships one and gt_source is
     "auto" or "coco" (then scores equal pycocotools' on the same predictions), else the YOLO-seg label files.
     `on_result(image_path, results)` sees every image's predictions (parity checks compare two models with it).
+    `metrics.skipped` lists (file, reason) for every image, label line and annotation left out or adjusted.
     """
     cfg = data if isinstance(data, DataConfig) else load_data_yaml(data)
     if split not in cfg.splits:
@@ -71,19 +81,16 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
     if coco is not None and gt_source == "auto" and not all(p.name in coco.images for p in cfg.splits[split]):
         coco = None  # the json describes other images than this split lists: score against the label files
     category_ids = coco.category_of_class if coco else _category_ids(cfg.names)
-    for i, image_path in enumerate(cfg.splits[split]):
+    skipped = list(coco.problems) if coco else [(str(p), "label file without an image") for p in orphan_labels(cfg.splits[split])]
+    for image_path in cfg.splits[split]:
         try:
             image = read_image(image_path)
+            gt, image_id = _ground_truth_of(image_path, image.shape[:2], coco, cfg.nc, skipped)
         except UsageError as err:
+            skipped.append((str(image_path), str(err).split(": ", 1)[-1]))
             if progress:
                 progress(f"skipping {err}")
             continue
-        if coco is not None:
-            gt = coco_ground_truth(coco, image_path.name, image.shape[:2])
-            image_id = coco.images[image_path.name]["id"]
-        else:
-            gt = ground_truth(read_labels(label_path(image_path), cfg.nc), image.shape[:2])
-            image_id = int(image_path.stem) if image_path.stem.isdigit() else image_path.stem
         (res,) = predictor.predict_frames([Frame(image, str(image_path))], size, post)
         speeds.append(res.speed)
         if on_result is not None:
@@ -93,11 +100,15 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
             entries += res.to_coco_json(image_id, category_ids)
         if progress:
             progress(None)
+    if not speeds:
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise UsageError(f"{cfg.path}: no usable images in the '{split}' split ({len(skipped)} problems{first})")
     t0 = time.perf_counter()
     metrics = evaluator.result()
-    metrics.speed = {k: float(np.mean([s[k] for s in speeds])) if speeds else 0.0
+    metrics.speed = {k: float(np.mean([s[k] for s in speeds]))
                      for k in ("preprocess", "inference", "postprocess")}
     metrics.speed["evaluation_total_s"] = time.perf_counter() - t0
+    metrics.skipped = skipped
     if save_json is not None:
         Path(save_json).write_text(json.dumps(entries))
     return metrics

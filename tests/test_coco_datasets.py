@@ -42,8 +42,9 @@ def coco_dataset(tmp_path):
 def test_training_instances_merge_parts_skip_crowd_and_report(coco_dataset):
     coco = load_coco(coco_dataset / "annotations" / "instances_train.json")
     classes, polygons, problems = training_instances(coco, "a.png")
-    assert classes == [0]  # crowd skipped; unknown category and wrong-size RLE reported
-    assert any("unknown category id 99" in p for p in problems) and any("does not match" in p for p in problems)
+    assert classes == [0] and problems == []  # crowd skipped; bad records were left out when the file was read
+    reasons = [reason for _, reason in coco.problems]
+    assert any("unknown category id 99" in r for r in reasons) and any("does not match" in r for r in reasons)
     mask = np.zeros((100, 120), np.uint8)
     cv2.fillPoly(mask, [np.round(polygons[0] * [120, 100]).astype(np.int32)], 1)
     assert mask[20, 25] and mask[20, 70] and not mask[20, 50]  # both parts filled, the gap between them not
@@ -51,12 +52,11 @@ def test_training_instances_merge_parts_skip_crowd_and_report(coco_dataset):
 
 def test_crowd_is_crowd_in_validation(coco_dataset):
     path = coco_dataset / "annotations" / "instances_train.json"
-    with pytest.raises(Exception, match="does not match"):  # a wrong-size RLE is a clear error in validation
-        coco_ground_truth(load_coco(path), "a.png", (100, 120))
-    data = json.loads(path.read_text())
-    data["annotations"] = [a for a in data["annotations"] if a["id"] != 4]
-    path.write_text(json.dumps(data))
-    gt = coco_ground_truth(load_coco(path), "a.png", (100, 120))
+    coco = load_coco(path)  # the wrong-size RLE (id 4) and unknown category (id 3) are left out, with reasons
+    assert sorted(where.rsplit(" ", 1)[-1] for where, _ in coco.problems) == ["3)", "4)"]
+    with pytest.raises(Exception, match="is 100x100 but its record says 120x100"):
+        coco_ground_truth(coco, "a.png", (100, 100))
+    gt = coco_ground_truth(coco, "a.png", (100, 120))
     assert gt.crowd.tolist() == [False, True] and gt.class_ids.tolist() == [0, 1]
     assert gt.masks.one(1)[70, 20] and gt.areas.tolist() == [600.0, 1200.0]
 

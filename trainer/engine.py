@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from edgeseg.runtime.datasets.problems import write_problems_csv
 from edgeseg.runtime.datasets.yolo import load_data_yaml
 from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.metadata import ModelMetadata
@@ -66,6 +67,7 @@ class Trainer:
     # ---- setup -------------------------------------------------------------------------------------------------
     def _datasets(self):
         records, report = scan(self.data.splits["train"], self.data.nc, self.data.coco.get("train"))
+        self.skip_report = report
         if self.dist.main:
             print_skip_report(report, self.log)
         a = self.args
@@ -119,6 +121,8 @@ class Trainer:
             for stale in (self.run_dir / "weights").glob(".*.tmp"):  # a write interrupted by a kill: never a checkpoint
                 stale.unlink()
             write_args(self.run_dir, a.to_dict())
+            if self.skip_report:
+                write_problems_csv(self.run_dir / "skipped_train.csv", self.skip_report)
             self.log(f"{name} lr0={self.lr0} momentum={self.momentum} weight_decay={decay:.2e}, batch {a.batch} "
                      f"(accumulate {self.accumulate} to {NOMINAL_BATCH}), {len(self.dataset)} train images")
 
@@ -237,7 +241,11 @@ class Trainer:
         exported format); square letterbox unless --rect."""
         model = model or self.ema.ema
         meta = ModelMetadata(names=self.names, imgsz=(self.args.imgsz, self.args.imgsz), dynamic=self.args.rect)
-        return validate(Predictor(TorchBackend.from_model(model, meta)), self.data, "val", imgsz=self.args.imgsz)
+        metrics = validate(Predictor(TorchBackend.from_model(model, meta)), self.data, "val", imgsz=self.args.imgsz)
+        if metrics.skipped and self.dist.main and not (self.run_dir / "skipped_val.csv").exists():
+            print_skip_report(metrics.skipped, self.log)  # once per run: the val split does not change
+            write_problems_csv(self.run_dir / "skipped_val.csv", metrics.skipped)
+        return metrics
 
     def _save(self, epoch: int, improved: bool) -> None:
         w = self.run_dir / "weights"

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import sys
-from collections import Counter
 
 import torch
+from edgeseg.runtime.datasets.problems import summary_lines
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 LOSS_NAMES = ("box", "seg", "cls", "dfl")
 
@@ -44,15 +43,6 @@ class EpochProgress:
 
 
 def print_skip_report(report: list[tuple[str, str]], log) -> None:
-    """One summary table of what was skipped or adjusted, and why (every sample appears once per reason)."""
-    if not report:
-        return
-    table = Table(title=f"{len(report)} dataset problems (skipped or adjusted)")
-    table.add_column("file")
-    table.add_column("reason")
-    for path, reason in report[:50]:
-        table.add_row(path, reason)
-    Console(stderr=True).print(table)
-    if len(report) > 50:
-        counts = Counter(r.split(": ", 1)[-1] for _, r in report)
-        log(f"... and {len(report) - 50} more; by reason: {dict(counts)}")
+    """What was skipped or adjusted, and why (abridged; the run directory's CSV has every row)."""
+    for line in summary_lines(report):
+        log(line)

@@ -3,7 +3,7 @@ the annotation's own bbox and area, exactly what pycocotools scores against."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -13,6 +13,7 @@ from .. import rle
 from ..errors import UsageError
 from ..instance_masks import InstanceMasks
 from ..metrics import GroundTruth
+from .coco_checks import Problem, check_annotations, check_categories, check_images
 
 
 @dataclass
@@ -23,6 +24,7 @@ class CocoAnnotations:
     class_of_category: dict[int, int]  # category id -> class index (order of `categories`)
     category_of_class: dict[int, int]
     names: dict[int, str]
+    problems: list[Problem] = field(default_factory=list)  # records left out, with their reasons
 
 
 def load_coco(path: str | Path) -> CocoAnnotations:
@@ -34,13 +36,12 @@ def load_coco(path: str | Path) -> CocoAnnotations:
     for key in ("images", "annotations", "categories"):
         if not isinstance(data.get(key), list):
             raise UsageError(f"{path}: COCO annotations need a '{key}' list")
-    cats = data["categories"]
-    class_of = {int(c["id"]): i for i, c in enumerate(cats)}
-    by_image: dict[int, list[dict]] = {}
-    for ann in data["annotations"]:
-        by_image.setdefault(int(ann["image_id"]), []).append(ann)
-    return CocoAnnotations(path, {im["file_name"]: im for im in data["images"]}, by_image, class_of,
-                           {v: k for k, v in class_of.items()}, {i: str(c.get("name", i)) for i, c in enumerate(cats)})
+    class_of = check_categories(data["categories"], path)
+    images, problems = check_images(data["images"], path)
+    by_image, ann_problems = check_annotations(data["annotations"], class_of, images, path)
+    names = {i: str(c.get("name", i)) for i, c in enumerate(data["categories"])}
+    return CocoAnnotations(path, images, by_image, class_of, {v: k for k, v in class_of.items()}, names,
+                           problems + ann_problems)
 
 
 def _mask(segm, h: int, w: int, origin: str) -> np.ndarray:
@@ -63,7 +64,9 @@ def coco_ground_truth(coco: CocoAnnotations, file_name: str, shape: tuple[int, i
     if image is None:
         raise UsageError(f"{coco.path}: no image record for {file_name}")
     h, w = shape
-    anns = [a for a in coco.by_image.get(int(image["id"]), []) if int(a["category_id"]) in coco.class_of_category]
+    if (h, w) != (image["height"], image["width"]):
+        raise UsageError(f"{coco.path}: image {file_name} is {w}x{h} but its record says {image['width']}x{image['height']}")
+    anns = coco.by_image.get(int(image["id"]), [])  # records were checked when the file was loaded
     origin = f"{coco.path} (image {file_name})"
     masks = np.array([_mask(a["segmentation"], h, w, origin) for a in anns]).reshape(-1, h, w)
     boxes = np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]

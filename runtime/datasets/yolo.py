@@ -49,7 +49,8 @@ def _list_images(entry: str | list, root: Path, origin: Path) -> list[Path]:
             raise UsageError(f"{origin}: image sources must be paths, got {item!r}")
         path = (root / item) if not Path(item).is_absolute() else Path(item)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            # broken links and link loops with an image suffix are kept, so that reading them reports the problem
+            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_dir())
         elif path.suffix == ".txt" and path.is_file():
             lines = [ln.strip() for ln in path.read_text().splitlines() if ln.strip()]
             files += [(path.parent / ln) if not Path(ln).is_absolute() else Path(ln) for ln in lines]
@@ -72,7 +73,7 @@ def load_data_yaml(path: str | Path) -> DataConfig:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: not valid YAML ({err})") from None
+        raise UsageError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None  # one line
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a dataset description must be a mapping")
     missing = [k for k in ("names", "val") if k not in data]
@@ -103,15 +104,13 @@ def load_data_yaml(path: str | Path) -> DataConfig:
 
 def _coco_split(entry: str, images_dir: str, root: Path, origin: Path) -> tuple[Path, list[Path]]:
     """A split given as a COCO json: its images are the json's file names under `<split>_images` (default images/<split>)."""
-    import json
+    from .coco import load_coco
 
     json_path = root / entry
-    try:
-        records = json.loads(json_path.read_text(encoding="utf-8"))["images"]
-        names = [r["file_name"] for r in records]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise UsageError(f"{origin}: cannot read COCO json {json_path} ({err})") from None
-    return json_path, [root / images_dir / name for name in names]
+    if not json_path.is_file():
+        raise UsageError(f"{origin}: no such COCO json {json_path}")
+    # only well-formed image records are listed; load_coco reports the others
+    return json_path, [root / images_dir / name for name in load_coco(json_path).images]
 
 
 def label_path(image: Path) -> Path:
@@ -130,7 +129,7 @@ def _parse_line(tokens: list[str], nc: int) -> tuple[Instance | None, str | None
     except ValueError:
         return None, "non-numeric token"
     cls = values[0]
-    if cls != int(cls) or not 0 <= cls < nc:
+    if not np.isfinite(cls) or cls != int(cls) or not 0 <= cls < nc:
         return None, f"class id {tokens[0]} outside 0..{nc - 1}"
     coords = np.array(values[1:], dtype=np.float64)
     if len(coords) % 2:
@@ -141,14 +140,25 @@ def _parse_line(tokens: list[str], nc: int) -> tuple[Instance | None, str | None
         return None, "NaN or infinite coordinate"
     if (coords < -CLIP_TOLERANCE).any() or (coords > 1 + CLIP_TOLERANCE).any():
         return None, "coordinates far outside [0, 1]"
+    polygon = coords.clip(0, 1).reshape(-1, 2)
+    if _polygon_area(polygon) == 0.0:
+        return None, "zero-area polygon"
     note = "coordinates slightly outside [0, 1] clipped" if ((coords < 0) | (coords > 1)).any() else None
-    return Instance(int(cls), coords.clip(0, 1).reshape(-1, 2).astype(np.float32)), note
+    return Instance(int(cls), polygon.astype(np.float32)), note
+
+
+def _polygon_area(polygon: np.ndarray) -> float:
+    x, y = polygon[:, 0], polygon[:, 1]
+    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
 
 
 def read_labels(path: Path, nc: int) -> LabelFile:
     """Parse a YOLO-seg label file (missing or empty = background image)."""
     out = LabelFile()
+    if not path.exists():
+        return out
     if not path.is_file():
+        out.problems.append("label path is not a regular file")
         return out
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -171,3 +181,15 @@ def read_labels(path: Path, nc: int) -> LabelFile:
         if inst is not None:
             out.instances.append(inst)
     return out
+
+
+def orphan_labels(images: list[Path]) -> list[Path]:
+    """Label files with no image of the same name beside the listed images (reported, never used)."""
+    folders: dict[Path, Path] = {label_path(image).parent: image.parent for image in images}
+    orphans = []
+    for label_dir, image_dir in folders.items():
+        if not label_dir.is_dir():
+            continue
+        stems = {p.stem for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        orphans += [p for p in label_dir.glob("*.txt") if p.stem not in stems]
+    return sorted(orphans)

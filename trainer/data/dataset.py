@@ -14,14 +14,14 @@ import cv2
 import numpy as np
 import torch
 
-from edgeseg.runtime.datasets.yolo import label_path, read_labels
+from edgeseg.runtime.datasets.yolo import label_path, orphan_labels, read_labels
 from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.sources import read_image
 
 from .augment import (AugmentConfig, Sample, copy_paste, flip_lr, hsv_jitter, letterbox_sample, load_resized, mixup, mosaic4,
                       random_perspective, resample)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: zero-area polygons and orphan labels are reported
 
 
 def cache_dir() -> Path:
@@ -65,8 +65,10 @@ def scan_coco(images: list[Path], coco_json: Path) -> tuple[list[Record], list[t
     from edgeseg.runtime.datasets.coco import load_coco, training_instances
 
     coco = load_coco(coco_json)
-    records, report = [], []
+    records, report = [], [tuple(problem) for problem in coco.problems]
     for image in images:
+        if image.name not in coco.images:
+            continue  # its record was malformed, and is already in the report
         try:
             read_image(image)
         except UsageError as err:
@@ -79,9 +81,15 @@ def scan_coco(images: list[Path], coco_json: Path) -> tuple[list[Record], list[t
 
 
 def scan(images: list[Path], nc: int, coco_json: Path | None = None) -> tuple[list[Record], list[tuple[str, str]]]:
-    """Usable records plus (file, reason) for everything skipped or adjusted; cached by file sizes and mtimes."""
+    """Usable records plus (file, reason) for everything skipped or adjusted, each once."""
     if coco_json is not None:
         return scan_coco(images, coco_json)
+    records, report = _scan_labels(images, nc)
+    return records, report + [(str(label), "label file without an image") for label in orphan_labels(images)]
+
+
+def _scan_labels(images: list[Path], nc: int) -> tuple[list[Record], list[tuple[str, str]]]:
+    """Records of YOLO-seg label files, cached by file sizes and mtimes."""
     key = _fingerprint(images)
     path = cache_dir() / f"{key[:32]}.json"
     if path.is_file():
@@ -98,7 +106,7 @@ def scan(images: list[Path], nc: int, coco_json: Path | None = None) -> tuple[li
             records.append(rec)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")  # concurrent scans (DDP ranks) never share a temp file
         tmp.write_text(json.dumps({"records": [r.__dict__ for r in records], "report": report}))
         os.replace(tmp, path)
     except OSError:
