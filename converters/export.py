@@ -9,7 +9,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgeseg.runtime.errors import EdgesegError, NotAvailableError, UsageError
+from edgeseg.runtime.errors import EdgesegError, NotAvailableError, OutputError, UsageError
 from edgeseg.runtime.metadata import ModelMetadata, sidecar_path
 
 from .base import ExportContext, Exporter
@@ -56,11 +56,13 @@ def load_model(source):
 
 
 def _publish(artifact: Path, final: Path, meta: ModelMetadata) -> None:
-    """Sidecar first, artifact last, each by rename: readers see no artifact or a complete one."""
-    final.parent.mkdir(parents=True, exist_ok=True)
+    """Old artifact out, then the sidecar, then the artifact, each by rename: a kill at any point leaves no
+    artifact or a complete one with its own sidecar (never a new sidecar beside an old graph)."""
     staged_sidecar = meta.write_sidecar(artifact)
-    if final.exists():
-        shutil.rmtree(final) if final.is_dir() else final.unlink()
+    if final.is_dir() and not final.is_symlink():
+        shutil.rmtree(final)
+    elif final.exists() or final.is_symlink():
+        final.unlink()
     if artifact.is_dir():
         os.replace(artifact, final)
     else:
@@ -110,8 +112,39 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
                                quantization={"scheme": exporter_cls.int8_scheme} if options.int8 else {},
                                input_layout=exporter_cls.input_layout)
     wrapper = ExportWrapper(model, options.layout)
+    try:
+        return _export_staged(options, exporter_cls, wrapper, model, meta, final, calibrated_int8, say)
+    except OSError as err:  # disk full, read-only directory, ...: the staging directory is already gone
+        raise OutputError(f"{final}: cannot write the export ({err.strerror or err}); nothing was left at this path") from err
+
+
+STAGING_PREFIX = ".edgeseg-export-"
+
+
+def _remove_stale_staging(folder: Path) -> None:
+    """Staging directories of exports that were killed (their process is gone) are deleted."""
+    for stale in folder.glob(f"{STAGING_PREFIX}*"):
+        pid = stale.name[len(STAGING_PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _export_staged(options: ExportOptions, exporter_cls, wrapper, model, meta: ModelMetadata, final: Path,
+                   calibrated_int8: bool, say) -> ExportResult:
+    """Everything is built in a staging directory beside the output and published by rename at the end."""
     final.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".edgeseg-export-", dir=final.parent) as tmp:
+    _remove_stale_staging(final.parent)
+    with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=final.parent) as tmp:
         ctx = ExportContext(wrapper, options, meta, Path(tmp))
         if exporter_cls.source == "onnx" or calibrated_int8:
             say("tracing to ONNX")

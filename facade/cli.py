@@ -55,6 +55,8 @@ def predict(
     threads: Optional[int] = typer.Option(None, help="Inference threads (default: all physical cores)."),
     batch: int = typer.Option(1, help="Images per forward pass, where the model has a batch dimension."),
     profile: Optional[str] = typer.Option(None, help="Device profile whose engine order to use (see `edgeseg devices`)."),
+    stream: bool = typer.Option(False, "--stream", help="Print one JSON line per frame to stdout as it is processed "
+                                                         "(source, frame, detections); memory stays flat on long videos."),
 ) -> None:
     """Segment images, directories, globs, videos, webcams or streams; write overlays plus COCO-style JSON."""
     from edgeseg.cli_predict import run_predict
@@ -63,7 +65,7 @@ def predict(
     run_predict(
         source=source, model=model, imgsz=imgsz, backend=backend, batch=batch, out=(project, name, exist_ok), profile=profile,
         options=BackendOptions(device=device, threads=threads, exec_precision=exec_precision),
-        saves=(save, save_json, save_txt), verbose=STATE["verbose"],
+        saves=(save, save_json, save_txt), verbose=STATE["verbose"], stream=stream,
         post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms),
     )
 
@@ -241,6 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
         code = 130
+    except OSError as err:  # disk full, read-only output, a file vanishing underneath: the OS's words and the path
+        if verbose:
+            traceback.print_exc()
+        print(f"error: {err}", file=sys.stderr)
+        code = 1
     except Exception as err:
         if hasattr(err, "show") and hasattr(err, "exit_code"):  # the CLI library's own usage errors
             err.show()

@@ -26,3 +26,8 @@ class ModelFormatError(UsageError):
 
 class UnsafeFileError(ModelFormatError):
     """A file that would run code (or reference objects we do not allow) if loaded naively."""
+
+
+class OutputError(EdgesegError):
+    """An output could not be written (disk full, read-only or missing directory); nothing partial is left at
+    the output's path."""

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from edgeseg.runtime.errors import ModelFormatError, UnsafeFileError
+from edgeseg.runtime.errors import ModelFormatError, OutputError, UnsafeFileError
 from edgeseg.runtime.metadata import ModelMetadata, edgeseg_version, parse_names
 
 from .config import ModelConfig
@@ -42,8 +42,11 @@ def file_sha256(path: str | Path) -> str:
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """torch.save to a temp file in the same directory, fsync, then rename: readers never see a partial file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        raise OutputError(f"{path}: cannot write checkpoint ({err.strerror or err})") from err
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
@@ -55,8 +58,10 @@ def atomic_torch_save(obj: Any, path: str | Path) -> Path:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(err, OSError):  # disk full, read-only: the previous file at `path` is untouched
+            raise OutputError(f"{path}: cannot write checkpoint ({err.strerror or err}); the previous file is kept") from err
         raise
     return path
 

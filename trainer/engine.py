@@ -147,8 +147,8 @@ class Trainer:
     def train(self) -> TrainResult:
         self.setup()
         a, metrics, epoch = self.args, None, self.start_epoch - 1
-        if self.resume_state and self.dist.main:
-            truncate_results(self.run_dir, self.start_epoch)  # rows are 1-based: keep the completed epochs
+        if self.dist.main:  # rows are 1-based: keep the completed epochs (none for a fresh run in a reused dir)
+            truncate_results(self.run_dir, self.start_epoch)
         stale = 0
         for epoch in range(self.start_epoch, a.epochs):
             t0 = time.perf_counter()
@@ -163,8 +163,10 @@ class Trainer:
                 self.best_fitness = max(self.best_fitness, fitness)
                 if metrics is not None:  # patience counts validated epochs only (--no-val trains to the end)
                     stale = 0 if improved else stale + 1
-                self._save(epoch, improved)
+                # the results row, best.pt, then last.pt: last.pt is the commit point, so a kill anywhere in between
+                # resumes from the previous epoch and redoes this one exactly (the row is truncated on resume)
                 self._log_epoch(epoch, losses, metrics, time.perf_counter() - t0)
+                self._save(epoch, improved)
                 stop = a.patience > 0 and stale >= a.patience
                 if stop:
                     self.log(f"early stop: no improvement in mask mAP50-95 for {a.patience} epochs")
@@ -252,10 +254,10 @@ class Trainer:
         state = {"train_args": self.args.to_dict(), "epoch": epoch, "best_fitness": self.best_fitness,
                  "optimizer": self.optimizer.state_dict(), "ema_updates": self.ema.updates,
                  "train_model_state": {k: v.detach().cpu().clone() for k, v in self.raw_model.state_dict().items()}}
-        save_training_state(w / "last.pt", self.ema.ema, self.names, self.args.imgsz, state)
         if improved or not (w / "best.pt").exists():
             save_training_state(w / "best.pt", self.ema.ema, self.names, self.args.imgsz,
                                 {"epoch": epoch, "best_fitness": self.best_fitness})
+        save_training_state(w / "last.pt", self.ema.ema, self.names, self.args.imgsz, state)
 
     def _log_epoch(self, epoch: int, losses: np.ndarray, metrics, seconds: float) -> None:
         row = {"epoch": epoch + 1, "epoch_time_s": seconds}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,17 @@ def write_args(run_dir: Path, args: dict) -> None:
 
 
 def append_results(run_dir: Path, row: dict[str, float]) -> None:
-    path = run_dir / "results.csv"
+    _append_rows(run_dir / "results.csv", [row])
+
+
+def _append_rows(path: Path, rows: list[dict[str, float]]) -> None:
     new = not path.exists()
     with open(path, "a", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
         if new:
             writer.writeheader()
-        writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in CSV_COLUMNS})
+        for row in rows:
+            writer.writerow({k: (f"{row[k]:.6g}" if isinstance(row.get(k), float) else row.get(k, "")) for k in CSV_COLUMNS})
 
 
 def read_results(run_dir: Path) -> list[dict[str, float]]:
@@ -45,13 +50,16 @@ def read_results(run_dir: Path) -> list[dict[str, float]]:
 
 
 def truncate_results(run_dir: Path, completed_epochs: int) -> None:
-    """On resume, drop rows of epochs after the checkpoint (they belonged to the interrupted attempt)."""
-    rows = [r for r in read_results(run_dir) if r["epoch"] <= completed_epochs]
+    """Drop rows of epochs after the checkpoint (they belonged to an interrupted attempt; a fresh run keeps none).
+    The shorter file replaces the old one by rename, so a kill here loses no completed epoch's row."""
     path = run_dir / "results.csv"
-    if path.exists():
-        path.unlink()
-    for row in rows:
-        append_results(run_dir, {**row, "epoch": int(row["epoch"])})
+    if not path.exists():
+        return
+    rows = [{**r, "epoch": int(r["epoch"])} for r in read_results(run_dir) if r["epoch"] <= completed_epochs]
+    staging = run_dir / ".results.csv.tmp"
+    staging.unlink(missing_ok=True)
+    _append_rows(staging, rows)
+    os.replace(staging, path)
 
 
 def save_training_state(path: Path, ema_model, names, imgsz, state: dict[str, Any]) -> Path:
