@@ -22,11 +22,9 @@ from .quantize.graph import conv_blocks, float_tail_nodes, layer_sensitivity
 
 def cache_root() -> Path:
     """Where sets built from --data live: the user's cache (EDGESEG_CACHE_DIR), never beside the dataset."""
-    import os
+    from edgeseg.runtime.paths import cache_dir
 
-    base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
-                                                               "edgeseg")
-    return Path(base) / "calibration"
+    return cache_dir("calibration")
 
 SENSITIVITY_IMAGES = 8
 

@@ -17,6 +17,8 @@ EXPORTERS: dict[str, str] = {
     "edgetpu": "edgeseg.converters.edgetpu_export:EdgeTpuExporter",
     "saved_model": "edgeseg.converters.saved_model_export:SavedModelExporter",
     "graphdef": "edgeseg.converters.saved_model_export:GraphDefExporter",
+    "tfjs": "edgeseg.converters.tfjs_export:TfjsExporter",
+    "paddle": "edgeseg.converters.paddle_export:PaddleExporter",
 }
 
 

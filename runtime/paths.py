@@ -16,3 +16,13 @@ def increment_dir(base: str | Path, exist_ok: bool = False) -> Path:
     path = Path(f"{base}{n}")
     path.mkdir(parents=True)
     return path
+
+
+def cache_dir(*parts: str) -> Path:
+    """edgeseg's cache (EDGESEG_CACHE_DIR, else $XDG_CACHE_HOME/edgeseg or ~/.cache/edgeseg): label caches,
+    calibration sets, engine helpers. Never beside a dataset, which may be read-only."""
+    import os
+
+    base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
+                                                               "edgeseg")
+    return Path(base).joinpath(*parts)

@@ -67,7 +67,8 @@ def rng() -> np.random.Generator:
 IMGSZ = 320
 NAMES = {i: f"c{i}" for i in range(80)}
 SUFFIX = {"onnx": ".onnx", "openvino": "_openvino_model", "torchscript": ".torchscript", "ncnn": "_ncnn_model",
-          "coreml": ".mlpackage", "tflite": ".tflite", "saved_model": "_saved_model", "graphdef": ".pb"}
+          "coreml": ".mlpackage", "tflite": ".tflite", "saved_model": "_saved_model", "graphdef": ".pb",
+          "tfjs": "_web_model", "paddle": "_paddle_model"}
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,8 @@ CASES = {
     "tflite-fp16": ("tflite", {"half": True}, "litert", "fp16"),
     "saved_model": ("saved_model", {}, "tensorflow", "fp32"),
     "graphdef": ("graphdef", {}, "tensorflow", "fp32"),
+    "tfjs": ("tfjs", {}, "tfjs", "fp32"),
+    "paddle": ("paddle", {}, "paddle", "fp32"),
 }
 # (box px, mask IoU, share of reference instances that must agree). FP32 must reproduce every instance.
 # FP16 bound, documented: >= 65% of instances within 3 px and mask IoU 0.9. The seeded test model has unusually
@@ -52,6 +54,10 @@ def engine_ok(engine: str, fmt: str) -> bool:
     return any(p.engine == engine and p.available for p in probe_all(fmt))
 
 
+def engine_why(engine: str, fmt: str) -> str:
+    return next((p.reason for p in probe_all(fmt) if p.engine == engine), "not registered")
+
+
 @pytest.fixture(scope="module")
 def torch_reference(seeded_model, coco8):
     """PyTorch predictions with the same square letterbox a static artifact uses."""
@@ -63,7 +69,7 @@ def torch_reference(seeded_model, coco8):
 def test_round_trip_matches_pytorch(case, artifacts, torch_reference, coco8):
     fmt, kw, engine, precision = CASES[case]
     if not engine_ok(engine, fmt):
-        pytest.skip(f"engine {engine} not available here for {fmt}")
+        pytest.skip(f"engine {engine} not available here for {fmt}: {engine_why(engine, fmt)}")
     exportable, why = get_exporter(fmt).available()
     if not exportable:
         pytest.skip(why)

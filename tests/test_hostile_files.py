@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import edgeseg.runtime as rt
+from edgeseg.runtime.backends import probe_all
 from edgeseg.runtime.errors import ModelFormatError, UsageError
 from edgeseg.runtime.metadata import sidecar_path
 
@@ -122,8 +123,12 @@ TRUNCATIONS = {  # case -> (format, suffix of the file inside the artifact to da
     "tflite": ("tflite", "", "half"),
     "ncnn_bin": ("ncnn", ".ncnn.bin", "half"),
     "ncnn_param": ("ncnn", ".ncnn.param", "half"),
+    "tfjs_shard": ("tfjs", "shard4of4.bin", "half"),
+    "tfjs_json": ("tfjs", "model.json", "half"),
+    "paddle_params": ("paddle", "model.pdiparams", "half"),
+    "paddle_graph": ("paddle", "model.json", "half"),
 }
-ENGINE_MODULE = {"tflite": "ai_edge_litert", "ncnn": "ncnn", "openvino": "openvino"}
+ENGINE = {"tflite": "litert", "ncnn": "ncnn", "openvino": "openvino", "tfjs": "tfjs", "paddle": "paddle"}
 
 
 def _copy_artifact(src: Path, dst: Path) -> None:
@@ -140,8 +145,10 @@ def test_damaged_artifact_fails_at_load_naming_the_file(case, artifacts, tmp_pat
     from conftest import SUFFIX
 
     fmt, member, how = TRUNCATIONS[case]
-    if fmt in ENGINE_MODULE:
-        pytest.importorskip(ENGINE_MODULE[fmt], reason=f"{fmt} engine not installed")
+    if fmt in ENGINE:
+        probe = next(p for p in probe_all(fmt) if p.engine == ENGINE[fmt])
+        if not probe.available:
+            pytest.skip(f"{fmt} engine {probe.engine} not available here: {probe.reason}")
     dst = tmp_path / f"damaged{SUFFIX[fmt]}"
     _copy_artifact(artifacts(fmt).path, dst)
     target = next(p for p in sorted(dst.iterdir()) if p.name.endswith(member)) if member else dst

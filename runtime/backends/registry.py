@@ -21,11 +21,14 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "coreml": "edgeseg.runtime.backends.coreml_backend:CoreMLBackend",
     "litert": "edgeseg.runtime.backends.litert_backend:LiteRTBackend",
     "tensorflow": "edgeseg.runtime.backends.tensorflow_backend:TensorFlowBackend",
+    "tfjs": "edgeseg.runtime.backends.tfjs_backend:TfjsBackend",
+    "paddle": "edgeseg.runtime.backends.paddle_backend:PaddleBackend",
 }
 
 # Engine order tried when neither the user nor a device profile names one: for .onnx, onnxruntime first
 # (exact FP32, small install), then OpenVINO.
-DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "litert", "ncnn", "coreml", "tensorflow", "torch")
+DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "litert", "ncnn", "coreml", "tensorflow", "paddle",
+                                        "tfjs", "torch")
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ import torch
 
 from edgeseg.runtime.datasets.yolo import label_path, orphan_labels, read_labels
 from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.paths import cache_dir as runtime_cache_dir
 from edgeseg.runtime.sources import read_image
 
 from .augment import (AugmentConfig, Sample, copy_paste, flip_lr, hsv_jitter, letterbox_sample, load_resized, mixup, mosaic4,
@@ -26,8 +27,7 @@ CACHE_VERSION = 2  # 2: zero-area polygons and orphan labels are reported
 
 def cache_dir() -> Path:
     """Where label caches go: never next to a (possibly read-only) dataset."""
-    base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"), "edgeseg")
-    return Path(base) / "labels"
+    return runtime_cache_dir("labels")
 
 
 @dataclass
