@@ -19,6 +19,7 @@ EXPORTERS: dict[str, str] = {
     "graphdef": "edgeseg.converters.saved_model_export:GraphDefExporter",
     "tfjs": "edgeseg.converters.tfjs_export:TfjsExporter",
     "paddle": "edgeseg.converters.paddle_export:PaddleExporter",
+    "engine": "edgeseg.converters.engine_export:EngineExporter",
 }
 
 
