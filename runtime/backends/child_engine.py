@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ModelFormatError
+from .base import Backend
 from .pipe_protocol import WorkerError, read_array, read_header, write_frame
 
 
@@ -45,3 +47,17 @@ class ChildEngine:
         for stream in (self.proc.stdin, self.proc.stdout):
             if stream is not None and not stream.closed:
                 stream.close()
+
+
+class ChildProcessBackend(Backend):
+    """A backend whose engine lives in a ChildEngine: the child is closed with the backend."""
+
+    child: ChildEngine | None = None
+
+    def close(self) -> None:
+        if self.child is not None:
+            self.child.close()
+
+    def __del__(self) -> None:
+        if sys is not None and not sys.is_finalizing():
+            self.close()

@@ -15,13 +15,13 @@ import numpy as np
 
 from ..errors import ModelFormatError, UsageError
 from ..layouts import OUTPUT_NAMES
-from .base import Artifact, Backend, BackendOptions, TensorSpec
-from .child_engine import ChildEngine
+from .base import Artifact, BackendOptions, TensorSpec
+from .child_engine import ChildEngine, ChildProcessBackend
 
 MODEL, PARAMS = "model.json", "model.pdiparams"
 
 
-class PaddleBackend(Backend):
+class PaddleBackend(ChildProcessBackend):
     engine = "paddle"
     formats = ("paddle",)
     requires = ("paddle", "pip install 'edgeseg[paddle]'")
@@ -52,11 +52,3 @@ class PaddleBackend(Backend):
         batch = next(iter(feeds.values()))
         results = [list(self.child.request(img[None]).values()) for img in batch]
         return {name: np.concatenate([r[i] for r in results]) for i, name in enumerate(self.names)}
-
-    def close(self) -> None:
-        if getattr(self, "child", None) is not None:
-            self.child.close()
-
-    def __del__(self) -> None:
-        if sys is not None and not sys.is_finalizing():
-            self.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +17,8 @@ import numpy as np
 from ..errors import ModelFormatError, UsageError
 from ..layouts import OUTPUT_NAMES
 from ..paths import cache_dir
-from .base import Artifact, Backend, BackendOptions, TensorSpec
-from .child_engine import ChildEngine
+from .base import Artifact, BackendOptions, TensorSpec
+from .child_engine import ChildEngine, ChildProcessBackend
 
 RUNNER = Path(__file__).with_name("tfjs_runner.js")
 PACKAGES = ("@tensorflow/tfjs-core", "@tensorflow/tfjs-converter", "@tensorflow/tfjs-backend-cpu")
@@ -31,7 +30,7 @@ def node_modules() -> Path:
     return Path(os.environ.get("EDGESEG_TFJS_MODULES") or cache_dir("tfjs", "node_modules"))
 
 
-class TfjsBackend(Backend):
+class TfjsBackend(ChildProcessBackend):
     engine = "tfjs"
     formats = ("tfjs",)
 
@@ -91,11 +90,3 @@ class TfjsBackend(Backend):
             value = np.concatenate([r[name] for r in results]).astype(np.float32)
             out[name] = value.transpose(0, 3, 1, 2) if value.ndim == 4 else value
         return out
-
-    def close(self) -> None:
-        if getattr(self, "child", None) is not None:
-            self.child.close()
-
-    def __del__(self) -> None:
-        if sys is not None and not sys.is_finalizing():
-            self.close()
