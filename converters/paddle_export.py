@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 from edgeseg.runtime.errors import EdgesegError
@@ -40,7 +41,8 @@ def legacy_onnx(module, path: Path, imgsz: tuple[int, int]) -> Path:
     import torch
 
     example = torch.zeros(1, 3, *imgsz)
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter is chosen on purpose (opset 15)
         torch.onnx.export(module, (example,), str(path), dynamo=False, opset_version=X2PADDLE_OPSET,
                           input_names=["images"], output_names=list(module.output_names))
     model = onnxslim.slim(onnx.load(str(path)))
