@@ -47,6 +47,7 @@ class Exporter(ABC):
             raise UsageError(f"{cls.format} models take one image per run (predict loops over a batch): use --batch 1")
 
     requires: ClassVar[tuple[str, ...]] = ()  # python modules the conversion needs
+    extra: ClassVar[str] = "export"  # the pip extra that installs them
     input_layout: ClassVar[str] = "NCHW"  # NHWC for mobile formats (recorded in the metadata)
     required_layout: ClassVar[str | None] = None  # an output layout the target cannot do without
     int8_only: ClassVar[bool] = False
@@ -57,7 +58,7 @@ class Exporter(ABC):
     def available(cls) -> tuple[bool, str]:
         missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
         if missing:
-            return False, f"{cls.format} export needs {', '.join(missing)}: pip install 'edgeseg[export]'"
+            return False, f"{cls.format} export needs {', '.join(missing)}: pip install 'edgeseg[{cls.extra}]'"
         return True, ""
 
     @classmethod

@@ -120,11 +120,7 @@ class PaddleExporter(Exporter):
     single_image = True
     engine = "paddle"
     requires = ("x2paddle", "paddle", "onnx", "onnxslim")
-
-    @classmethod
-    def available(cls) -> tuple[bool, str]:
-        ok, why = super().available()
-        return (ok, why.replace("pip install 'edgeseg[export]'", "pip install 'edgeseg[paddle]'"))
+    extra = "paddle"
 
     def export(self, ctx: ExportContext) -> Path:
         onnx_path = legacy_onnx(ctx.module, ctx.workdir / "x2paddle_input.onnx", tuple(ctx.options.imgsz))

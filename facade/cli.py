@@ -153,7 +153,7 @@ def val(
 def export(
     model: str = typer.Option(..., help="Checkpoint (.pt, edgeseg or Ultralytics) or model name to export."),
     fmt: Optional[str] = typer.Option(None, "--format", help="torchscript, onnx, openvino, ncnn, coreml, tflite, edgetpu, "
-                                                            "saved_model or graphdef."),
+                                                            "saved_model, graphdef, tfjs, paddle or engine."),
     target: Optional[str] = typer.Option(None, help="A device profile (see `edgeseg devices`): export exactly what "
                                                     "it asks for (a build bundle for TensorRT devices)."),
     all_formats: bool = typer.Option(False, "--all", help="Every format and precision that works here, with a report."),

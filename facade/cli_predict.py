@@ -12,6 +12,7 @@ from edgeseg.model import open_predictor
 from edgeseg.outputs import PredictionWriter
 from edgeseg.runtime.paths import increment_dir
 from edgeseg.runtime.backends import BackendOptions
+from edgeseg.runtime.predictor import SpeedTotals
 from edgeseg.runtime.sources import count_images
 
 console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
@@ -22,21 +23,6 @@ def frame_record(result) -> dict:
     return {"source": result.path, "frame": result.frame_index, "instances": len(result),
             "detections": [{**d, "mask_area": int(a)} for d, a in zip(result.summary(), result.instance_masks.areas())],
             "speed_ms": {k: round(v, 2) for k, v in result.speed.items()}}
-
-
-class SpeedTotals:
-    """Running per-stage sums: the mean speed without keeping any result alive."""
-
-    def __init__(self):
-        self.count, self.sums = 0, {"preprocess": 0.0, "inference": 0.0, "postprocess": 0.0}
-
-    def add(self, speed: dict[str, float]) -> None:
-        self.count += 1
-        for key in self.sums:
-            self.sums[key] += speed.get(key, 0.0)
-
-    def mean(self) -> dict[str, float]:
-        return {k: v / max(self.count, 1) for k, v in self.sums.items()}
 
 
 def run_predict(source: str, model: str, imgsz, backend, batch: int, options: BackendOptions, out, saves,

@@ -1,6 +1,7 @@
 """Output directories: runs/<task>/exp, exp2, exp3, ... so a new run never overwrites an old one."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 
@@ -21,8 +22,6 @@ def increment_dir(base: str | Path, exist_ok: bool = False) -> Path:
 def cache_dir(*parts: str) -> Path:
     """edgeseg's cache (EDGESEG_CACHE_DIR, else $XDG_CACHE_HOME/edgeseg or ~/.cache/edgeseg): label caches,
     calibration sets, engine helpers. Never beside a dataset, which may be read-only."""
-    import os
-
     base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
                                                                "edgeseg")
     return Path(base).joinpath(*parts)

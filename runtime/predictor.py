@@ -118,9 +118,26 @@ class Predictor:
         return self.predict(source, **kwargs)
 
 
+class SpeedTotals:
+    """Running per-stage sums (preprocess / inference / postprocess ms): a mean speed without keeping results."""
+
+    STAGES = ("preprocess", "inference", "postprocess")
+
+    def __init__(self):
+        self.count, self.sums = 0, dict.fromkeys(self.STAGES, 0.0)
+
+    def add(self, speed: dict[str, float]) -> None:
+        self.count += 1
+        for key in self.sums:
+            self.sums[key] += speed.get(key, 0.0)
+
+    def mean(self) -> dict[str, float]:
+        return {k: v / max(self.count, 1) for k, v in self.sums.items()}
+
+
 def mean_speed(results: Iterable[Results]) -> dict[str, float]:
-    """Mean per-stage milliseconds over results (preprocess / inference / postprocess)."""
-    rows = [r.speed for r in results]
-    if not rows:
-        return {}
-    return {k: float(np.mean([r.get(k, 0.0) for r in rows])) for k in ("preprocess", "inference", "postprocess")}
+    """Mean per-stage milliseconds over results (preprocess / inference / postprocess); {} when there are none."""
+    totals = SpeedTotals()
+    for result in results:
+        totals.add(result.speed)
+    return totals.mean() if totals.count else {}

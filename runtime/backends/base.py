@@ -9,6 +9,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..errors import ModelFormatError, UsageError
 from ..metadata import ModelMetadata
 
 
@@ -68,6 +69,16 @@ class Backend(ABC):
     def load(cls, artifact: Artifact, options: BackendOptions) -> "Backend":
         """Open the artifact; raise ModelFormatError for a file the engine cannot use."""
         return cls(artifact, options)  # type: ignore[call-arg]
+
+    @classmethod
+    def cpu_fp32_metadata(cls, artifact: "Artifact", options: "BackendOptions") -> ModelMetadata:
+        """For engines that only compute FP32 on the CPU and whose files carry no metadata: the options must ask
+        for nothing else, and the edgeseg.json sidecar must be there."""
+        if options.exec_precision not in (None, "fp32") or (options.device or "cpu") != "cpu":
+            raise UsageError(f"{cls.engine}: only cpu and fp32 are supported here")
+        if artifact.metadata is None:
+            raise ModelFormatError(f"{artifact.path}: needs its edgeseg.json sidecar (export with edgeseg)")
+        return artifact.metadata
 
     @abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFormatError, UsageError
+from ..errors import ModelFormatError
 from ..layouts import OUTPUT_NAMES
 from .base import Artifact, BackendOptions, TensorSpec
 from .child_engine import ChildEngine, ChildProcessBackend
@@ -27,11 +27,7 @@ class PaddleBackend(ChildProcessBackend):
     requires = ("paddle", "pip install 'edgeseg[paddle]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):
-        if options.exec_precision not in (None, "fp32") or (options.device or "cpu") != "cpu":
-            raise UsageError("paddle: only cpu and fp32 are supported here")
-        meta = artifact.metadata
-        if meta is None:
-            raise ModelFormatError(f"{artifact.path}: needs its edgeseg.json sidecar (export with edgeseg)")
+        meta = self.cpu_fp32_metadata(artifact, options)
         folder = Path(artifact.path)
         if not (folder / MODEL).is_file() or not (folder / PARAMS).is_file():
             raise ModelFormatError(f"{folder}: a Paddle model directory needs {MODEL} and {PARAMS}")

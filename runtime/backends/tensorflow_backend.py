@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from ..errors import ModelFormatError, UsageError
+from ..errors import ModelFormatError
 from ..layouts import OUTPUT_NAMES
 from .base import Artifact, Backend, BackendOptions, TensorSpec
 
@@ -27,11 +27,7 @@ class TensorFlowBackend(Backend):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         import tensorflow as tf
 
-        if options.exec_precision not in (None, "fp32") or (options.device or "cpu") != "cpu":
-            raise UsageError("tensorflow: only cpu and fp32 are supported here")
-        meta = artifact.metadata
-        if meta is None:
-            raise ModelFormatError(f"{artifact.path}: needs its edgeseg.json sidecar (export with edgeseg)")
+        meta = self.cpu_fp32_metadata(artifact, options)
         try:
             self.function, self.output_keys = (self._saved_model(tf, artifact.path) if artifact.format == "saved_model"
                                                else self._graphdef(tf, artifact.path))

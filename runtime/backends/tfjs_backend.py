@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ModelFormatError, UsageError
+from ..errors import ModelFormatError
 from ..layouts import OUTPUT_NAMES
 from ..paths import cache_dir
 from .base import Artifact, BackendOptions, TensorSpec
@@ -44,11 +44,7 @@ class TfjsBackend(ChildProcessBackend):
         return True, f"node + @tensorflow/tfjs in {node_modules()}"
 
     def __init__(self, artifact: Artifact, options: BackendOptions):
-        if options.exec_precision not in (None, "fp32") or (options.device or "cpu") != "cpu":
-            raise UsageError("tfjs: only cpu and fp32 are supported here")
-        meta = artifact.metadata
-        if meta is None:
-            raise ModelFormatError(f"{artifact.path}: needs its edgeseg.json sidecar (export with edgeseg)")
+        meta = self.cpu_fp32_metadata(artifact, options)
         self.signature = self._check_files(artifact.path, meta)
         env = {**os.environ, "NODE_PATH": str(node_modules())}
         self.child = ChildEngine(["node", str(RUNNER), str(artifact.path), str(options.threads or 0)], env,

@@ -7,8 +7,7 @@ from pathlib import Path
 
 from .. import rle
 from ..errors import UsageError
-
-Problem = tuple[str, str]  # (where, reason)
+from .problems import Problem
 
 
 def _is_int(value) -> bool:

@@ -104,13 +104,20 @@ def load_data_yaml(path: str | Path) -> DataConfig:
 
 def _coco_split(entry: str, images_dir: str, root: Path, origin: Path) -> tuple[Path, list[Path]]:
     """A split given as a COCO json: its images are the json's file names under `<split>_images` (default images/<split>)."""
-    from .coco import load_coco
+    import json
+
+    from .coco_checks import check_images
 
     json_path = root / entry
-    if not json_path.is_file():
-        raise UsageError(f"{origin}: no such COCO json {json_path}")
-    # only well-formed image records are listed; load_coco reports the others
-    return json_path, [root / images_dir / name for name in load_coco(json_path).images]
+    try:
+        records = json.loads(json_path.read_text(encoding="utf-8"))["images"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise UsageError(f"{origin}: cannot read COCO json {json_path} ({err})") from None
+    if not isinstance(records, list):
+        raise UsageError(f"{origin}: COCO json {json_path} needs an 'images' list")
+    # only well-formed image records are listed; loading the annotations (train/val) reports the others
+    images, _ = check_images(records, json_path)
+    return json_path, [root / images_dir / name for name in images]
 
 
 def label_path(image: Path) -> Path:
