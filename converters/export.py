@@ -27,7 +27,8 @@ class ExportResult:
     size_bytes: int
 
 
-def _size(path: Path) -> int:
+def artifact_size(path: Path) -> int:
+    """Bytes on disk of a file or a directory artifact."""
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
 
 
@@ -168,4 +169,4 @@ def _export_staged(options: ExportOptions, exporter_cls, wrapper, model, meta: M
         artifact, meta = exporter_cls.finalize(artifact, meta, final, say)
         meta.write_sidecar(artifact)
         _publish(artifact, final, meta)
-    return ExportResult(final, meta, report, _size(final))
+    return ExportResult(final, meta, report, artifact_size(final))

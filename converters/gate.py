@@ -35,14 +35,14 @@ class Evaluation:
     seconds: float = 0.0
 
 
-def evaluate(predictor, data, split: str = "val", label: str = "") -> Evaluation:
+def evaluate(predictor, data, split: str = "val", label: str = "", imgsz=None) -> Evaluation:
     predictions: dict[str, tuple] = {}
 
     def keep(path, res) -> None:
         predictions[str(path)] = (res.boxes, res.scores, res.class_ids, res.instance_masks)
 
     t0 = time.perf_counter()
-    metrics = validate(predictor, data, split, on_result=keep)
+    metrics = validate(predictor, data, split, imgsz=imgsz, on_result=keep)
     return Evaluation(label, predictor.backend.describe(), metrics, predictions, time.perf_counter() - t0)
 
 
@@ -122,7 +122,7 @@ HEADER = ("format", "precision", "engine", "size MB", "box mAP50", "box mAP50-95
 
 
 def row_cells(row: GateRow) -> list[str]:
-    gate = "ref" if row.note == "reference" else ("pass" if row.passed else f"FAIL (> {row.tolerance})")
+    gate = {"reference": "ref", "as exported": "–"}.get(row.note, "pass" if row.passed else f"FAIL (> {row.tolerance})")
     return [row.format, row.precision, row.engine, f"{row.size_mb:.1f}", f"{row.box_map50:.2f}", f"{row.box_map:.2f}",
             f"{row.mask_map50:.2f}", f"{row.mask_map:.2f}", f"{row.d_box:+.2f}", f"{row.d_mask:+.2f}",
             f"{row.agree_box:.3f}", f"{row.agree_mask:.3f}", f"{row.pre_ms:.1f}", f"{row.infer_ms:.1f}",

@@ -13,9 +13,9 @@ from pathlib import Path
 from edgeseg.runtime.errors import EdgesegError
 from edgeseg.runtime.loader import load
 
-from .export import engine_available, export
+from .export import artifact_size, engine_available, export
 from .gate import TOLERANCE_POINTS, Evaluation, GateRow, compare, evaluate, markdown_table, reference_row
-from .options import ExportOptions
+from .options import ExportOptions, parse_imgsz
 from .quantize.base import get_quantizer
 from .registry import export_formats, get_exporter
 
@@ -87,6 +87,24 @@ class MatrixReport:
             lines += ["## Not produced", ""] + [f"- {k}: {v}" for k, v in self.failures.items()] + [""]
         lines += ["## Where the time went", ""] + [f"- {k}: {v:.1f} s" for k, v in self.timings_s.items()]
         return "\n".join(lines) + "\n"
+
+
+def artifact_report(path: str | Path, data: str, imgsz: str | None = None, say=lambda m: None) -> MatrixReport:
+    """One exported artifact as it is (ours or the reference's): validated and timed through the runtime."""
+    from edgeseg.runtime.formats import detect_format
+
+    path = Path(path)
+    predictor = load(path)
+    size = parse_imgsz(imgsz) if imgsz else tuple(predictor.metadata.imgsz)
+    report = MatrixReport(settings={"model": str(path), "data": str(data), "imgsz": list(size)})
+    say(f"validating {path} with {predictor.backend.describe()}")
+    t0 = time.perf_counter()
+    evaluation = evaluate(predictor, data, "val", str(path), imgsz=size)
+    report.timings_s[f"validate {path.name}"] = time.perf_counter() - t0
+    row = reference_row(evaluation, artifact_size(path))
+    report.rows.append(dataclasses.replace(row, format=detect_format(path), precision=predictor.metadata.precision,
+                                           note="as exported"))
+    return report
 
 
 def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | None, calib: Path | None = None,

@@ -194,15 +194,17 @@ def export(
 
 @app.command()
 def benchmark(
-    model: str = typer.Option(..., help="Checkpoint to benchmark."),
+    model: str = typer.Option(..., help="Checkpoint to benchmark (the whole matrix), or an exported artifact "
+                                        "(ours or the reference's) to measure as it is."),
     data: str = typer.Option(..., help="data.yaml (val split scored; train split calibrates INT8)."),
-    imgsz: str = typer.Option("640", help="Input size."),
+    imgsz: Optional[str] = typer.Option(None, help="Input size (default 640; an artifact runs at its own)."),
     calib: Optional[Path] = typer.Option(None, help="Calibration set directory (default: built from --data)."),
     calib_n: int = typer.Option(300, help="Calibration images when building the set from --data."),
     max_drop: float = typer.Option(0.5, help="INT8 mask mAP budget (points)."),
     out: Optional[Path] = typer.Option(None, help="Write export_report.md/.json/.png here too."),
 ) -> None:
-    """The export matrix (format x precision: size, box/mask mAP, Δ, agreement, ms) without keeping artifacts."""
+    """The export matrix (format x precision: size, box/mask mAP, Δ, agreement, ms) without keeping artifacts; for
+    an exported file, its own row."""
     from edgeseg.cli_export import run_benchmark
 
     run_benchmark(model, data, imgsz, calib, calib_n, max_drop, out)

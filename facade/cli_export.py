@@ -127,8 +127,17 @@ def run_export_all(req: ExportRequest) -> None:
         check(report.rows, out_dir)
 
 
-def run_benchmark(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: float, out: Path | None) -> None:
-    report = _matrix(model, data, imgsz, calib, calib_n, max_drop, None)
+def run_benchmark(model: str, data: str, imgsz: str | None, calib, calib_n: int, max_drop: float,
+                  out: Path | None) -> None:
+    from edgeseg.runtime.formats import is_exported_artifact
+
+    if is_exported_artifact(model):
+        from edgeseg.converters.report import artifact_report
+
+        report = artifact_report(model, data, imgsz, say=_say)
+        console.print(report.markdown())
+    else:
+        report = _matrix(model, data, imgsz or "640", calib, calib_n, max_drop, None)
     if out:
         from edgeseg.converters.report import write_report
 

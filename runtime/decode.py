@@ -76,6 +76,25 @@ def from_ultralytics_layout(output0: np.ndarray, output1: np.ndarray) -> dict[st
     }
 
 
+def from_end2end_layout(output0: np.ndarray, output1: np.ndarray, num_classes: int) -> dict[str, np.ndarray]:
+    """Final detections (B, K, 6+nm) = x1, y1, x2, y2, score, class, coefficients -> canonical dict.
+
+    Each row becomes one candidate whose score vector holds its score at its class (zeros elsewhere), so the
+    one post-processing path applies conf, classes and max_det unchanged; it runs no NMS on them (the layout
+    says they are final) unless asked to.
+    """
+    if output0.ndim != 3 or output1.ndim != 4 or output0.shape[2] != 6 + output1.shape[1]:
+        raise ValueError(f"expected end-to-end output0 (B,K,6+nm) and output1 (B,nm,h,w), got {output0.shape} and "
+                         f"{output1.shape}")
+    classes = np.rint(output0[..., 5]).astype(np.int64)
+    if classes.size and (classes.min() < 0 or classes.max() >= num_classes):
+        raise ValueError(f"end-to-end output names class {int(classes.max())} (or {int(classes.min())}) but the model "
+                         f"has {num_classes} classes")
+    scores = np.zeros(output0.shape[:2] + (num_classes,), dtype=np.float32)
+    np.put_along_axis(scores, classes[..., None], output0[..., 4:5].astype(np.float32), axis=2)
+    return {"boxes": output0[..., :4], "scores": scores, "mask_coeffs": output0[..., 6:], "protos": output1}
+
+
 def to_ultralytics_layout(raw: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Canonical dict -> the reference's (output0, output1) for consumers written against it."""
     pred = np.concatenate([xyxy_to_xywh(raw["boxes"]), raw["scores"], raw["mask_coeffs"]], axis=-1)

@@ -37,3 +37,14 @@ def detect_format(path: str | Path) -> str:
             return fmt
     known = ", ".join(sorted({e for e, _ in SUFFIX_FORMATS}))
     raise UsageError(f"{path}: unknown model format (expected a model name like yolov8n-seg or a file ending in {known})")
+
+
+def is_exported_artifact(path: str | Path) -> bool:
+    """An existing file or directory of an exported format (not a checkpoint or a model name)."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    try:
+        return detect_format(path) != "pytorch"
+    except UsageError:
+        return False

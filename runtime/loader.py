@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .backends import Artifact, BackendOptions, probe_all, select_backend
+from .foreign import find_foreign_metadata
 from .formats import detect_format
 from .layouts import check_graph
 from .metadata import ModelMetadata, find_sidecar, resolve_metadata
@@ -26,7 +27,7 @@ def load(
             report(f"engine {probe.engine}: {'ok' if probe.available else 'skipped: ' + probe.reason}")
     cls = select_backend(fmt, backend, preference)
     sidecar_file = find_sidecar(path)
-    sidecar = ModelMetadata.from_json_file(sidecar_file) if sidecar_file else None
+    sidecar = ModelMetadata.from_json_file(sidecar_file) if sidecar_file else find_foreign_metadata(path)
     engine = cls.load(Artifact(path, fmt, sidecar), options or BackendOptions())
     engine.metadata = resolve_metadata(sidecar, engine.embedded_metadata, str(path))
     check_graph(engine.metadata, engine.inputs, engine.outputs, str(path))

@@ -33,7 +33,10 @@ class ModelMetadata:
     batch: int = 1
     channels: int = 3
     num_masks: int = 32
-    layout: str = "edgeseg"  # output layout: "edgeseg" (boxes/scores/mask_coeffs/protos) or "ultralytics"
+    # output layout: "edgeseg" (boxes/scores/mask_coeffs/protos), "edgeseg-raw", "ultralytics" (output0 4+nc+nm x N,
+    # output1 protos) or "end2end" (output0 N x (6+nm): final detections, no NMS; output1 protos)
+    layout: str = "edgeseg"
+    end2end: bool = False  # outputs are final detections: post-processing runs no NMS unless asked to
     input_layout: str = "NCHW"
     precision: str = "fp32"
     preprocessing: dict[str, Any] = field(default_factory=lambda: dict(PREPROCESSING_DEFAULT))
@@ -42,6 +45,7 @@ class ModelMetadata:
     source_sha256: str | None = None
     architecture: dict[str, Any] = field(default_factory=dict)
     edgeseg_version: str = field(default_factory=edgeseg_version)
+    extra: dict[str, str] = field(default_factory=dict)  # keys no version of edgeseg reads: kept as information
 
     @property
     def num_classes(self) -> int:
@@ -58,29 +62,33 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "metadata") -> "ModelMetadata":
-        """Parse and type-check metadata; wrong types or unknown keys are errors naming `origin`."""
+        """Parse and type-check metadata; wrong types are errors naming `origin`. Keys this version does not know
+        (a later edgeseg's) are kept in `extra` as plain text, so newer files still load."""
         if not isinstance(data, dict):
             raise ModelFormatError(f"{origin}: metadata must be a JSON object, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ModelFormatError(f"{origin}: unknown metadata keys {unknown}")
         if "names" not in data:
             raise ModelFormatError(f"{origin}: metadata has no 'names'")
-        kwargs = dict(data)
+        kwargs = {k: v for k, v in data.items() if k in known}
+        extra = data.get("extra", {})
+        if not isinstance(extra, dict):
+            raise ModelFormatError(f"{origin}: metadata 'extra' must be an object, got {str(extra)[:80]!r}")
+        kwargs["extra"] = {str(k)[:200]: str(v)[:200] for k, v in
+                           {**extra, **{k: v for k, v in data.items() if k not in known}}.items()}
         kwargs["names"] = parse_names(data["names"], origin)
         kwargs["imgsz"] = _parse_imgsz(data.get("imgsz", (640, 640)), origin)
-        for key, typ in (("stride", int), ("batch", int), ("channels", int), ("num_masks", int)):
-            if key in data and (not isinstance(data[key], int) or isinstance(data[key], bool) or data[key] < 1):
-                raise ModelFormatError(f"{origin}: metadata '{key}' must be a positive integer, got {data[key]!r}")
+        for key in ("stride", "batch", "channels", "num_masks"):
+            if key in data:
+                parse_positive_int(data[key], key, origin, strict=True)
         for key in ("task", "layout", "input_layout", "precision", "edgeseg_version"):
             if key in data and not isinstance(data[key], str):
-                raise ModelFormatError(f"{origin}: metadata '{key}' must be a string, got {data[key]!r}")
-        if "dynamic" in data and not isinstance(data["dynamic"], bool):
-            raise ModelFormatError(f"{origin}: metadata 'dynamic' must be true/false, got {data['dynamic']!r}")
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be a string, got {data[key]!r:.80}")
+        for key in ("dynamic", "end2end"):
+            if key in data and not isinstance(data[key], bool):
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be true/false, got {data[key]!r:.80}")
         for key in ("preprocessing", "quantization", "architecture"):
             if key in data and not isinstance(data[key], dict):
-                raise ModelFormatError(f"{origin}: metadata '{key}' must be an object, got {data[key]!r}")
+                raise ModelFormatError(f"{origin}: metadata '{key}' must be an object, got {data[key]!r:.80}")
         return cls(**kwargs)
 
     @classmethod
@@ -158,6 +166,15 @@ def parse_names(names: Any, origin: str = "metadata") -> dict[int, str]:
     if sorted(out) != list(range(len(out))):
         raise ModelFormatError(f"{origin}: class indices in 'names' must be 0..{len(out) - 1} without gaps")
     return dict(sorted(out.items()))
+
+
+def parse_positive_int(value: Any, key: str, origin: str, strict: bool = False) -> int:
+    """A metadata count or size: a positive integer (an integral float like 32.0 too, unless `strict`)."""
+    if isinstance(value, float) and value.is_integer() and not strict:
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ModelFormatError(f"{origin}: metadata '{key}' must be a positive integer, got {str(value)[:80]!r}")
+    return value
 
 
 def _parse_imgsz(value: Any, origin: str) -> tuple[int, int]:

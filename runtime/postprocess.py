@@ -26,6 +26,7 @@ class PostprocessConfig:
     multi_label: bool = False
     max_nms: int = 30000
     drop_empty: bool = True  # a detection whose mask is empty inside its box is dropped, as the reference does
+    nms: bool | None = None  # None: the model's own (no NMS on an end-to-end model's final detections)
 
     def __post_init__(self) -> None:
         if not 0 <= self.conf <= 1:
@@ -81,7 +82,10 @@ def postprocess_one(
     scores = raw["scores"][index]
     anchor, cls, conf = select_candidates(scores, cfg)
     boxes_in = raw["boxes"][index][anchor]
-    keep = batched_nms(boxes_in, conf, cls, cfg.iou, cfg.max_det, cfg.agnostic)
+    if cfg.nms is False:  # final detections: best first, capped at max_det
+        keep = np.argsort(-conf, kind="stable")[: cfg.max_det]
+    else:
+        keep = batched_nms(boxes_in, conf, cls, cfg.iou, cfg.max_det, cfg.agnostic)
     anchor, cls, conf = anchor[keep], cls[keep], conf[keep]
     boxes = info.to_original(boxes_in[keep])
     coeffs = raw["mask_coeffs"][index][anchor]

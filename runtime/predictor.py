@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -65,6 +66,8 @@ class Predictor:
         return {k: v[:n] for k, v in raw.items()} if need and n < need else raw
 
     def predict_frames(self, frames: list[Frame], imgsz: tuple[int, int], cfg: PostprocessConfig) -> list[Results]:
+        if cfg.nms is None:  # the model decides: an end-to-end model's outputs are final detections
+            cfg = replace(cfg, nms=not self.metadata.end2end)
         t0 = time.perf_counter()
         batch, infos = self.preprocess([f.image for f in frames], imgsz)
         t1 = time.perf_counter()

@@ -3,17 +3,20 @@ It lives outside runtime/ because it needs torch, and plugs in through the `edge
 from __future__ import annotations
 
 import copy
+import json
 import threading
 
 import numpy as np
 
 from edgeseg.runtime.backends.base import Artifact, Backend, BackendOptions, TensorSpec
 from edgeseg.runtime.errors import ModelFormatError, UsageError
+from edgeseg.runtime.foreign import from_ultralytics, is_ultralytics_metadata
 from edgeseg.runtime.layouts import OUTPUT_NAMES
 from edgeseg.runtime.metadata import ModelMetadata, metadata_from_json
 
 _THREADS_LOCK = threading.Lock()
 TORCHSCRIPT_METADATA = "edgeseg.json"
+ULTRALYTICS_TORCHSCRIPT_METADATA = "config.txt"  # where the reference keeps its metadata (JSON)
 
 
 def _device(options: BackendOptions):
@@ -29,6 +32,20 @@ def _device(options: BackendOptions):
         with _THREADS_LOCK:
             torch.set_num_threads(int(options.threads))
     return torch.device(options.device or "cpu")
+
+
+def _torchscript_metadata(extra: dict, origin: str) -> ModelMetadata | None:
+    """Ours (`edgeseg.json`) or the reference's (`config.txt`, JSON) from the archive's extra files."""
+    text = {k: v.decode("utf-8", "replace") if isinstance(v, bytes) else v for k, v in extra.items()}
+    if text[TORCHSCRIPT_METADATA]:
+        return metadata_from_json(text[TORCHSCRIPT_METADATA], origin)
+    if not text[ULTRALYTICS_TORCHSCRIPT_METADATA]:
+        return None
+    try:
+        data = json.loads(text[ULTRALYTICS_TORCHSCRIPT_METADATA])
+    except json.JSONDecodeError as err:
+        raise ModelFormatError(f"{origin}: its config.txt metadata is not valid JSON ({err})") from None
+    return from_ultralytics(data, f"{origin} (config.txt)") if is_ultralytics_metadata(data) else None
 
 
 class TorchBackend(Backend):
@@ -63,14 +80,13 @@ class TorchBackend(Backend):
     def _load_torchscript(cls, artifact: Artifact, options: BackendOptions) -> "TorchBackend":
         import torch
 
-        extra = {TORCHSCRIPT_METADATA: ""}
+        extra = {TORCHSCRIPT_METADATA: "", ULTRALYTICS_TORCHSCRIPT_METADATA: ""}
         try:
             module = torch.jit.load(str(artifact.path), map_location="cpu", _extra_files=extra)
         except Exception as err:
             raise ModelFormatError(f"{artifact.path}: not a loadable TorchScript file ({str(err).splitlines()[0][:200]})") from None
-        text = extra[TORCHSCRIPT_METADATA]
-        meta = metadata_from_json(text.decode() if isinstance(text, bytes) else text, str(artifact.path)) if text else None
-        return cls(module.eval(), meta or artifact.metadata, options, scripted=True)
+        return cls(module.eval(), _torchscript_metadata(extra, str(artifact.path)) or artifact.metadata, options,
+                   scripted=True)
 
     @classmethod
     def from_model(cls, model, metadata: ModelMetadata, options: BackendOptions | None = None) -> "TorchBackend":

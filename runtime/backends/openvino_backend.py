@@ -9,10 +9,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import yaml
-
 from ..errors import ModelFormatError, NotAvailableError, UsageError
-from ..foreign import from_ultralytics, is_ultralytics_metadata
 from ..metadata import ModelMetadata, metadata_from_json
 from .base import Artifact, Backend, BackendOptions, TensorSpec
 
@@ -32,6 +29,12 @@ def model_file(path: Path) -> Path:
 
 def _dims(partial_shape) -> tuple[int | None, ...]:
     return tuple(d.get_length() if d.is_static else None for d in partial_shape)
+
+
+def _port_name(port, index: int, fallback: str) -> str:
+    """A port's tensor name; IRs converted without names (the reference's) get the graph-order name."""
+    names = port.get_names()
+    return sorted(names)[0] if len(names) == 1 else (port.get_any_name() if names else fallback)
 
 
 class OpenVinoBackend(Backend):
@@ -62,22 +65,15 @@ class OpenVinoBackend(Backend):
             config["INFERENCE_NUM_THREADS"] = int(options.threads)
         self.compiled = core.compile_model(model, device, config)
         self.exec_precision = options.exec_precision or "fp32"
-        self.inputs = [TensorSpec(p.get_any_name(), _dims(p.get_partial_shape())) for p in model.inputs]
-        self.outputs = [TensorSpec(p.get_any_name(), _dims(p.get_partial_shape())) for p in model.outputs]
+        self.inputs = [TensorSpec(_port_name(p, i, "images"), _dims(p.get_partial_shape())) for i, p in enumerate(model.inputs)]
+        self.outputs = [TensorSpec(_port_name(p, i, f"output{i}"), _dims(p.get_partial_shape()))
+                        for i, p in enumerate(model.outputs)]
         self._local = threading.local()
 
     @staticmethod
     def _embedded(model, path: Path) -> ModelMetadata | None:
         if model.has_rt_info(RT_INFO_KEY):
             return metadata_from_json(model.get_rt_info(RT_INFO_KEY).astype(str), str(path))
-        foreign = path.parent / "metadata.yaml"  # what the reference writes beside its IR
-        if foreign.is_file():
-            try:
-                data = yaml.safe_load(foreign.read_text())
-            except yaml.YAMLError as err:
-                raise ModelFormatError(f"{foreign}: unreadable ({err})") from None
-            if isinstance(data, dict) and is_ultralytics_metadata(data):
-                return from_ultralytics(data, str(foreign))
         return None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

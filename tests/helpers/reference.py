@@ -1,0 +1,92 @@
+"""The reference tool's real files (../shared/fixtures/ultralytics-8.4.190) and what was measured from it.
+
+Facts recorded with the real tool (Ultralytics 8.4.190, torch 2.14.1, CPU; `bench/reference_fixtures.py`
+re-measures them) live in tests/fixtures/ultralytics_8_4_190/: `layouts.json` (every export variant tried: the
+metadata exactly as written, input/output names, shapes and dtypes, or the tool's error), `predictions.npz`
+(the reference's own predict() on fixed images) and `val.json` (its val metrics). Models trained for those
+records live in a cache (EDGESEG_REFERENCE_CACHE, default ~/.cache/edgeseg/reference-8.4.190): tests that need
+them skip with the reason when it is absent.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("EDGESEG_SHARED", ROOT.parent / "shared"))
+FIXTURES = SHARED / "fixtures" / "ultralytics-8.4.190"
+RECORDS = ROOT / "tests" / "fixtures" / "ultralytics_8_4_190"
+CACHE = Path(os.environ.get("EDGESEG_REFERENCE_CACHE", Path.home() / ".cache" / "edgeseg" / "reference-8.4.190"))
+FAMILIES = ("yolov8n-seg", "yolo11n-seg", "yolo26n-seg")
+
+# The shared exports (all at 320, 3 classes a/b/c) and the output layout each one really has.
+SHARED_EXPORTS = {
+    "yolov8n-seg-user3-best.onnx": "ultralytics",
+    "yolo11n-seg-user3-best.onnx": "ultralytics",
+    # SOURCE.md expects YOLO26's default ONNX to be end-to-end, but the file says `end2end: 'False'` and holds
+    # output0 (1, 39, 2100): in 8.4.190 the NMS-free head is exported only with nms=False (default nms=None).
+    "yolo26n-seg-user3-best.onnx": "ultralytics",
+    "yolov8n-seg-user3-best_openvino_model": "ultralytics",
+    "yolo26n-seg-user3-best_openvino_model": "ultralytics",  # the tool writes end2end: false for this IR
+    "yolov8n-seg-user3-best.torchscript": "ultralytics",
+    "yolo26n-seg-user3-best.torchscript": "ultralytics",
+    "yolov8n-seg-user3-best_ncnn_model": "ultralytics",  # ncnn: end2end disabled by the tool ("no top-k")
+    "yolo26n-seg-user3-best_ncnn_model": "ultralytics",
+}
+
+# What the tool writes into metadata, measured on the shared files (ONNX metadata_props: Python reprs).
+METADATA_KEYS = {"description", "author", "date", "version", "license", "docs", "stride", "task", "head", "batch",
+                 "imgsz", "names", "args", "channels", "end2end"}
+
+
+def require_fixtures() -> Path:
+    if not FIXTURES.is_dir():
+        pytest.skip(f"reference fixtures not present: {FIXTURES} (the compatibility tests read ../shared/fixtures)")
+    return FIXTURES
+
+
+def stem_of(name: str) -> str:
+    """`yolov8n-seg-user3-best_openvino_model` -> `yolov8n-seg-user3-best` (the key in reference_outputs_320.npz)."""
+    for ending in ("_openvino_model", "_ncnn_model", ".onnx", ".torchscript"):
+        if name.endswith(ending):
+            return name[: -len(ending)]
+    return name
+
+
+def reference_outputs() -> dict[str, np.ndarray]:
+    with np.load(require_fixtures() / "reference_outputs_320.npz") as data:
+        return {k: data[k] for k in data.files}
+
+
+def synth3_yaml(tmp_path: Path) -> Path:
+    """synth3's data.yaml with an absolute path (its own says `path: .`, relative to the working directory)."""
+    target = tmp_path / "synth3.yaml"
+    target.write_text(f"path: {require_fixtures() / 'synth3'}\ntrain: images/train\nval: images/val\n"
+                      "names: {0: a, 1: b, 2: c}\n")
+    return target
+
+
+def records(name: str):
+    path = RECORDS / name
+    if not path.is_file():
+        pytest.skip(f"{path} not recorded (run bench/reference_fixtures.py with the reference installed)")
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            return {k: data[k] for k in data.files}
+    return json.loads(path.read_text())
+
+
+def cached_artifact(family: str, variant: str) -> Path:
+    """A reference export of the synth3-trained model, from the cache made by bench/reference_fixtures.py."""
+    exports = CACHE / "exports"
+    found = sorted(exports.glob(f"{family}-synth3-{variant}.*")) + sorted(exports.glob(f"{family}-synth3-{variant}_model"))
+    if variant == "pt":
+        found = [CACHE / f"{family}-synth3.pt"] if (CACHE / f"{family}-synth3.pt").is_file() else []
+    if not found:
+        pytest.skip(f"reference export {family}/{variant} not in {CACHE} (made by bench/reference_fixtures.py with "
+                    f"the reference installed)")
+    return found[0]

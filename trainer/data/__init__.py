@@ -1,0 +1,1 @@
+"""Training data: YOLO-seg datasets, augmentation and batching."""
