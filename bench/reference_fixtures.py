@@ -87,7 +87,8 @@ def export(pt: Path, variant: str, kwargs: dict, out: Path) -> tuple[Path | None
     except Exception as err:  # what the tool said is itself a fact to record
         return None, f"{type(err).__name__}: {str(err).splitlines()[0][:300] if str(err) else ''}"
     written = Path(written)
-    target = out / "exports" / f"{pt.stem}-{variant}{''.join(written.suffixes) if written.is_file() else '_model'}"
+    # keep the tool's own ending (`_openvino_model`, `.onnx`, ...): its backend picks the format from the name
+    target = out / "exports" / written.name.replace(pt.stem, f"{pt.stem}-{variant}", 1)
     if target.exists():
         shutil.rmtree(target) if target.is_dir() else target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)

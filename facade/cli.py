@@ -13,7 +13,8 @@ from edgeseg.runtime.errors import EdgesegError
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
-    help="YOLOv8-seg instance segmentation: predict, inspect models, (train, export, val as they land). "
+    help="YOLO instance segmentation: train, export, predict, val and benchmark, on edgeseg's models and on the "
+         "Ultralytics exports users already have. "
          "Options may also be given as key=value (e.g. `edgeseg predict model=m.pt source=img.jpg imgsz=320`).",
 )
 STATE = {"verbose": False}
@@ -42,6 +43,8 @@ def predict(
     max_det: int = typer.Option(300, help="Maximum detections per image."),
     classes: Optional[list[int]] = typer.Option(None, help="Keep only these class ids (repeatable)."),
     agnostic_nms: bool = typer.Option(False, help="Class-agnostic NMS."),
+    nms: Optional[bool] = typer.Option(None, "--nms/--no-nms", help="Run NMS (default: unless the model's outputs "
+                                                                   "are final detections, e.g. YOLO26 end-to-end)."),
     save: bool = typer.Option(True, help="Write overlay images (or video)."),
     save_json: bool = typer.Option(True, help="Write COCO-style predictions.json."),
     save_txt: bool = typer.Option(False, help="Write YOLO-seg polygon labels."),
@@ -66,7 +69,8 @@ def predict(
         source=source, model=model, imgsz=imgsz, backend=backend, batch=batch, out=(project, name, exist_ok), profile=profile,
         options=BackendOptions(device=device, threads=threads, exec_precision=exec_precision),
         saves=(save, save_json, save_txt), verbose=STATE["verbose"], stream=stream,
-        post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms),
+        post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms,
+                  nms=nms),
     )
 
 
@@ -129,6 +133,8 @@ def val(
     conf: float = typer.Option(0.001, help="Confidence threshold (low, as COCO evaluation expects)."),
     iou: float = typer.Option(0.7, help="NMS IoU threshold."),
     max_det: int = typer.Option(300, help="Maximum detections per image."),
+    nms: Optional[bool] = typer.Option(None, "--nms/--no-nms", help="Run NMS (default: unless the model's outputs "
+                                                                   "are final detections)."),
     save_json: bool = typer.Option(False, help="Write COCO results JSON (category ids as in the dataset's json)."),
     gt: str = typer.Option("auto", help="Ground truth: auto (the dataset's COCO json if it ships one, else labels), "
                                         "coco, or labels."),
@@ -146,7 +152,7 @@ def val(
     if gt not in ("auto", "coco", "labels"):
         raise typer.BadParameter("--gt must be auto, coco or labels")
     run_val(model, data, split, imgsz, backend, BackendOptions(device=device, exec_precision=exec_precision),
-            (project, name, exist_ok), save_json, gt, dict(conf=conf, iou=iou, max_det=max_det))
+            (project, name, exist_ok), save_json, gt, dict(conf=conf, iou=iou, max_det=max_det, nms=nms))
 
 
 @app.command()

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers.mask_reference import reference_mask
+
 from edgeseg.runtime import rle
 from edgeseg.runtime.letterbox import letterbox_geometry
 from edgeseg.runtime.masks import assemble_masks
@@ -17,24 +19,8 @@ GOLDEN = Path(__file__).parent / "golden" / "postprocess_v1.npz"
 
 
 def reference_masks(protos, coeffs, boxes, info, threshold=0.5):
-    """Every original pixel sampled bilinearly (align_corners=False, clamped) from the full logit map, then cropped."""
-    nm, ph, pw = protos.shape
-    h, w = info.orig_shape
-    xs = ((np.arange(w) + 0.5) * info.scale[0] + info.pad[0]) / (info.input_shape[1] / pw) - 0.5
-    ys = ((np.arange(h) + 0.5) * info.scale[1] + info.pad[1]) / (info.input_shape[0] / ph) - 0.5
-    xs, ys = np.clip(xs, 0, pw - 1), np.clip(ys, 0, ph - 1)
-    x0, y0 = np.floor(xs).astype(int), np.floor(ys).astype(int)
-    x1, y1 = np.minimum(x0 + 1, pw - 1), np.minimum(y0 + 1, ph - 1)
-    fx, fy = (xs - x0)[None, :], (ys - y0)[:, None]
-    out = []
-    for coef, box in zip(coeffs, boxes):
-        logit = np.tensordot(coef, protos, 1)
-        sample = ((1 - fy) * ((1 - fx) * logit[np.ix_(y0, x0)] + fx * logit[np.ix_(y0, x1)])
-                  + fy * ((1 - fx) * logit[np.ix_(y1, x0)] + fx * logit[np.ix_(y1, x1)]))
-        cx, cy = np.arange(w) + 0.5, np.arange(h) + 0.5
-        inside = ((cx >= box[0]) & (cx < box[2]))[None, :] & ((cy >= box[1]) & (cy < box[3]))[:, None]
-        out.append((sample > np.log(threshold / (1 - threshold))) & inside)
-    return np.array(out)
+    """Every original pixel from the full-frame logit map in the reference tool's geometry, then cropped."""
+    return np.array([reference_mask(protos, coef, box, info, threshold)[0] for coef, box in zip(coeffs, boxes)])
 
 
 def smooth_protos(rng, nm, ph, pw):

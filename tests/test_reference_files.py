@@ -5,22 +5,20 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers.reference import (  # noqa: E402
+from helpers.reference import (
     METADATA_KEYS, SHARED_EXPORTS, reference_outputs, require_fixtures, stem_of, synth3_yaml,
 )
 
-from edgeseg.runtime import load  # noqa: E402
-from edgeseg.runtime.decode import from_ultralytics_layout  # noqa: E402
-from edgeseg.runtime.errors import ModelFormatError  # noqa: E402
-from edgeseg.runtime.foreign import from_ultralytics  # noqa: E402
+from edgeseg.runtime import load
+from edgeseg.runtime.decode import from_ultralytics_layout
+from edgeseg.runtime.errors import ModelFormatError
+from edgeseg.runtime.foreign import from_ultralytics
 
 ENGINE_OF = {".onnx": "onnxruntime", "_openvino_model": "openvino", ".torchscript": "torch", "_ncnn_model": "ncnn"}
 RTOL = 1e-4  # max abs difference relative to each output's scale (FP32 engines)

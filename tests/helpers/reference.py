@@ -83,7 +83,7 @@ def records(name: str):
 def cached_artifact(family: str, variant: str) -> Path:
     """A reference export of the synth3-trained model, from the cache made by bench/reference_fixtures.py."""
     exports = CACHE / "exports"
-    found = sorted(exports.glob(f"{family}-synth3-{variant}.*")) + sorted(exports.glob(f"{family}-synth3-{variant}_model"))
+    found = sorted(exports.glob(f"{family}-synth3-{variant}.*")) + sorted(exports.glob(f"{family}-synth3-{variant}_*"))
     if variant == "pt":
         found = [CACHE / f"{family}-synth3.pt"] if (CACHE / f"{family}-synth3.pt").is_file() else []
     if not found:
