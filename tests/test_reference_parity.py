@@ -13,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers.reference import FIXTURES, cached_artifact, records, require_fixtures
+from helpers.reference import cached_artifact, compare_image, parity_images, records, require_fixtures
 
 from edgeseg.runtime import load
 from edgeseg.runtime.sources import read_image
 
-COCO_VAL = FIXTURES.parents[1] / "datasets" / "coco8-seg" / "images" / "val"
 # (family, edgeseg runs this export, compared with the reference's predictions on that export)
 CASES = [
     ("yolov8n-seg", "onnx", "onnx"), ("yolov8n-seg", "onnx-dynamic", "onnx-dynamic"),
@@ -35,35 +34,6 @@ ENGINE_MODULE = {"onnx": "onnxruntime", "openvino": "openvino", "torchscript": "
                  "tflite": "ai_edge_litert"}
 
 
-def _images() -> list[Path]:
-    return sorted((require_fixtures() / "synth3" / "images" / "val").glob("*.jpg")) + sorted(COCO_VAL.glob("*.jpg"))
-
-
-def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    lt, rb = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
-    return inter / (area(a)[:, None] + area(b)[None] - inter + 1e-9)
-
-
-def compare_image(ref: dict, res) -> dict[str, float]:
-    """Match each reference detection to edgeseg's (same class, best box IoU) and measure the worst case."""
-    assert len(res.boxes) == len(ref["boxes"]), f"{len(res.boxes)} detections, the reference has {len(ref['boxes'])}"
-    if not len(ref["boxes"]):
-        return {"box_px": 0.0, "score": 0.0, "mask_iou": 1.0, "n": 0}
-    iou = _box_iou(ref["boxes"], res.boxes)
-    iou[ref["classes"][:, None] != res.class_ids[None, :]] = -1
-    match = iou.argmax(axis=1)
-    assert len(set(match.tolist())) == len(match), "two reference detections matched one of edgeseg's"
-    shape = tuple(ref["shape"][1:])
-    ref_masks = np.unpackbits(ref["masks"], axis=-1, count=shape[1]).astype(bool)
-    ours = res.instance_masks.full()
-    mask_iou = [float((ref_masks[i] & ours[j]).sum() / max((ref_masks[i] | ours[j]).sum(), 1)) for i, j in enumerate(match)]
-    return {"box_px": float(np.abs(ref["boxes"] - res.boxes[match]).max()),
-            "score": float(np.abs(ref["scores"] - res.scores[match]).max()),
-            "mask_iou": min(mask_iou), "n": len(match)}
-
-
 @pytest.mark.parametrize("family,ours,theirs", CASES, ids=[f"{f}-{o}" for f, o, _ in CASES])
 def test_edgeseg_predicts_what_the_reference_predicts(family, ours, theirs):
     pytest.importorskip(ENGINE_MODULE[ours.split("-")[0]])
@@ -72,7 +42,7 @@ def test_edgeseg_predicts_what_the_reference_predicts(family, ours, theirs):
         pytest.skip(f"no recorded reference predictions for {family}/{theirs}")
     predictor = load(cached_artifact(family, ours))
     worst = {"box_px": 0.0, "score": 0.0, "mask_iou": 1.0, "n": 0}
-    for image in _images():
+    for image in parity_images():
         key = f"{family}/{theirs}/{image.parent.parent.parent.name}/{image.stem}"
         ref = {k: predictions[f"{key}/{k}"] for k in ("boxes", "scores", "classes", "masks", "shape")}
         (res,) = predictor.predict(read_image(image), imgsz=320)  # the size the reference was asked for
@@ -127,7 +97,7 @@ def test_every_cached_reference_export_runs_without_flags():
     exports = sorted((CACHE / "exports").glob("*")) if (CACHE / "exports").is_dir() else []
     if not exports:
         pytest.skip(f"no reference exports in {CACHE} (made by bench/reference_fixtures.py)")
-    image = read_image(_images()[0])
+    image = read_image(parity_images()[0])
     ran = []
     for path in exports:
         engine = {".onnx": "onnxruntime", ".tflite": "ai_edge_litert", ".torchscript": "torch"}.get(path.suffix)

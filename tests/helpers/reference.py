@@ -90,3 +90,34 @@ def cached_artifact(family: str, variant: str) -> Path:
         pytest.skip(f"reference export {family}/{variant} not in {CACHE} (made by bench/reference_fixtures.py with "
                     f"the reference installed)")
     return found[0]
+
+
+def parity_images() -> list[Path]:
+    """synth3's val images (what the models were trained for) and coco8-seg's val photos (out of domain)."""
+    coco = SHARED / "datasets" / "coco8-seg" / "images" / "val"
+    return sorted((require_fixtures() / "synth3" / "images" / "val").glob("*.jpg")) + sorted(coco.glob("*.jpg"))
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    lt, rb = np.maximum(a[:, None, :2], b[None, :, :2]), np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = lambda x: np.prod(x[:, 2:] - x[:, :2], axis=1)  # noqa: E731
+    return inter / (area(a)[:, None] + area(b)[None] - inter + 1e-9)
+
+
+def compare_image(ref: dict, res) -> dict[str, float]:
+    """Match each reference detection to edgeseg's (same class, best box IoU) and measure the worst case."""
+    assert len(res.boxes) == len(ref["boxes"]), f"{len(res.boxes)} detections, the reference has {len(ref['boxes'])}"
+    if not len(ref["boxes"]):
+        return {"box_px": 0.0, "score": 0.0, "mask_iou": 1.0, "n": 0}
+    iou = _box_iou(ref["boxes"], res.boxes)
+    iou[ref["classes"][:, None] != res.class_ids[None, :]] = -1
+    match = iou.argmax(axis=1)
+    assert len(set(match.tolist())) == len(match), "two reference detections matched one of edgeseg's"
+    shape = tuple(ref["shape"][1:])
+    ref_masks = np.unpackbits(ref["masks"], axis=-1, count=shape[1]).astype(bool)
+    ours = res.instance_masks.full()
+    mask_iou = [float((ref_masks[i] & ours[j]).sum() / max((ref_masks[i] | ours[j]).sum(), 1)) for i, j in enumerate(match)]
+    return {"box_px": float(np.abs(ref["boxes"] - res.boxes[match]).max()),
+            "score": float(np.abs(ref["scores"] - res.scores[match]).max()),
+            "mask_iou": min(mask_iou), "n": len(match)}
