@@ -14,6 +14,7 @@ from edgeseg.runtime.metadata import ModelMetadata, sidecar_path
 
 from .base import ExportContext, Exporter
 from .options import ExportOptions
+from .outputs import check_replaceable, resolve_output
 from .registry import get_exporter
 from .verify import VerifyReport, verify_artifact
 from .wrapper import ExportWrapper
@@ -56,13 +57,14 @@ def load_model(source):
     return build_model(cfg), ModelMetadata(names={i: str(i) for i in range(cfg.nc)}, architecture=cfg.to_dict())
 
 
-def _publish(artifact: Path, final: Path, meta: ModelMetadata) -> None:
+def _publish(artifact: Path, final: Path, meta: ModelMetadata, suffix: str) -> None:
     """Old artifact out, then the sidecar, then the artifact, each by rename: a kill at any point leaves no
     artifact or a complete one with its own sidecar (never a new sidecar beside an old graph)."""
     staged_sidecar = meta.write_sidecar(artifact)
-    if final.is_dir() and not final.is_symlink():
-        shutil.rmtree(final)
-    elif final.exists() or final.is_symlink():
+    check_replaceable(final, suffix)  # again: the path may have changed while the export ran
+    if final.is_dir():
+        shutil.rmtree(final)  # an export of the same format (checked above): the user asked to replace it
+    elif final.exists():
         final.unlink()
     if artifact.is_dir():
         os.replace(artifact, final)
@@ -107,7 +109,7 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     if not ok:
         raise NotAvailableError(f"cannot export {options.format}: {why}")
     model, base_meta = load_model(source)
-    final = Path(options.output) if options.output else default_output(str(source), exporter_cls)
+    final = resolve_output(options.output, default_output(str(source), exporter_cls), exporter_cls.artifact_suffix)
     meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
                                layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version,
                                quantization={"scheme": exporter_cls.int8_scheme} if options.int8 else {},
@@ -168,5 +170,5 @@ def _export_staged(options: ExportOptions, exporter_cls, wrapper, model, meta: M
             report = VerifyReport(exporter_cls.engine, [], note=exporter_cls.offline_check(artifact, meta))
         artifact, meta = exporter_cls.finalize(artifact, meta, final, say)
         meta.write_sidecar(artifact)
-        _publish(artifact, final, meta)
+        _publish(artifact, final, meta, exporter_cls.artifact_suffix)
     return ExportResult(final, meta, report, artifact_size(final))

@@ -15,6 +15,7 @@ from edgeseg.runtime.errors import NotAvailableError, UsageError
 
 from .export import ExportResult, export
 from .options import ExportOptions
+from .outputs import BUNDLE_MARKERS, check_replaceable
 from .registry import export_formats
 
 BUILD_SCRIPT = """#!/usr/bin/env bash
@@ -87,6 +88,7 @@ def export_target(source, target: str, out_dir: Path | None = None, progress=Non
         options = options_for(profile, out_dir / f"{stem}_{profile.name}{_suffix(fmt)}", quant)
         return export(source, options, progress)
     final = out_dir / f"{stem}_{profile.name}_bundle"
+    check_replaceable(final, "_bundle", BUNDLE_MARKERS)
     out_dir.mkdir(parents=True, exist_ok=True)
     fmt = target_format(profile)
     with tempfile.TemporaryDirectory(prefix=".edgeseg-bundle-", dir=out_dir) as tmp:
@@ -101,8 +103,9 @@ def export_target(source, target: str, out_dir: Path | None = None, progress=Non
         if profile.build.get("int8_command") and quant and (quant.get("calib") or quant.get("data")):
             _add_int8_build(profile, result, staging, quant, progress)
         shutil.copy(_profile_source(profile.name), staging / "profile.toml")
+        check_replaceable(final, "_bundle", BUNDLE_MARKERS)
         if final.exists():
-            shutil.rmtree(final)
+            shutil.rmtree(final)  # a bundle written by an earlier export (checked above)
         os.replace(staging, final)
     return ExportResult(final, result.metadata, result.report, sum(p.stat().st_size for p in final.iterdir()))
 
