@@ -7,6 +7,7 @@ Usage (in edgeseg's venv):  python bench/reference_parity.py
 """
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -21,11 +22,8 @@ from edgeseg.runtime.validate import validate  # noqa: E402
 
 
 def variant_of(path: Path, family: str) -> str:
-    name = path.name[len(f"{family}-synth3-"):]
-    for ending in ("_openvino_model", "_ncnn_model", "_saved_model", "_paddle_model", ".onnx", ".torchscript", ".tflite"):
-        if name.endswith(ending):
-            return name[: -len(ending)]
-    return name
+    """`yolo11n-seg-synth3-openvino-int8_int8_openvino_model` -> `openvino-int8` (variants use '-', the tool '_')."""
+    return re.split(r"[_.]", path.name[len(f"{family}-synth3-"):])[0]
 
 
 def parity(predictor, predictions: dict, prefix: str) -> dict | None:

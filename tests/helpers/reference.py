@@ -105,6 +105,18 @@ def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a)[:, None] + area(b)[None] - inter + 1e-9)
 
 
+def _unique_match(iou: np.ndarray) -> np.ndarray:
+    """Greedy one-to-one matching by descending IoU: match[i] = edgeseg's detection for reference detection i."""
+    match = np.full(iou.shape[0], -1)
+    used = np.zeros(iou.shape[1], bool)
+    for flat in np.argsort(-iou, axis=None, kind="stable"):
+        i, j = divmod(int(flat), iou.shape[1])
+        if match[i] < 0 and not used[j] and iou[i, j] >= 0:
+            match[i], used[j] = j, True
+    assert (match >= 0).all(), "a reference detection has no edgeseg detection of its class"
+    return match
+
+
 def compare_image(ref: dict, res) -> dict[str, float]:
     """Match each reference detection to edgeseg's (same class, best box IoU) and measure the worst case."""
     assert len(res.boxes) == len(ref["boxes"]), f"{len(res.boxes)} detections, the reference has {len(ref['boxes'])}"
@@ -112,8 +124,7 @@ def compare_image(ref: dict, res) -> dict[str, float]:
         return {"box_px": 0.0, "score": 0.0, "mask_iou": 1.0, "n": 0}
     iou = _box_iou(ref["boxes"], res.boxes)
     iou[ref["classes"][:, None] != res.class_ids[None, :]] = -1
-    match = iou.argmax(axis=1)
-    assert len(set(match.tolist())) == len(match), "two reference detections matched one of edgeseg's"
+    match = _unique_match(iou)
     shape = tuple(ref["shape"][1:])
     ref_masks = np.unpackbits(ref["masks"], axis=-1, count=shape[1]).astype(bool)
     ours = res.instance_masks.full()
