@@ -89,6 +89,6 @@ def test_wheel_in_a_fresh_venv_trains_and_runs_the_reference_onnx(tmp_path):
     predict = _run([edgeseg, "predict", "--model", str(onnx), "--source", str(FIXTURES / "synth3" / "images" / "val"),
                     "--conf", "0.001", "--project", str(tmp_path / "pred"), "--no-save"], tmp_path)
     assert predict.returncode == 0, (predict.stdout + predict.stderr)[-3000:]
-    assert "4 images" in predict.stdout, predict.stdout
+    assert "4 images" in predict.stdout + predict.stderr, predict.stdout + predict.stderr
     detections = json.loads((tmp_path / "pred" / "exp" / "predictions.json").read_text())
     assert len(detections) > 0 and {"bbox", "segmentation", "score"} <= set(detections[0])
