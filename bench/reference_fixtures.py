@@ -46,6 +46,9 @@ VARIANTS = (
     ("tflite-int8", {"format": "tflite", "int8": True}),
     ("saved_model", {"format": "saved_model"}),
     ("paddle", {"format": "paddle"}),
+    ("coreml", {"format": "coreml"}),
+    ("edgetpu", {"format": "edgetpu"}),
+    ("tfjs", {"format": "tfjs"}),
 )
 
 
@@ -189,6 +192,7 @@ def main() -> None:
             if variant in args.variants:
                 path, error = export(pt, variant, kwargs, args.out)
                 layouts[f"{family}/{variant}"] = describe(path) if path else {"error": error}
+                layouts_file.write_text(json.dumps(layouts, indent=1, sort_keys=True) + "\n")  # a crash keeps it
                 if path:
                     artifacts[variant] = path
         for name, path in artifacts.items():

@@ -6,6 +6,22 @@ metadata exactly as written, input/output names, shapes and dtypes, or the tool'
 (the reference's own predict() on fixed images) and `val.json` (its val metrics). Models trained for those
 records live in a cache (EDGESEG_REFERENCE_CACHE, default ~/.cache/edgeseg/reference-8.4.190): tests that need
 them skip with the reason when it is absent.
+
+What the tool wrote, per variant (8.4.190, this host, offline), for YOLOv8n/YOLO11n/YOLO26n-seg at 320:
+- onnx: output0 (1, 4+nc+32, 2100) xywh + probabilities + coefficients, output1 (1, 32, 80, 80); also YOLO26
+  (its metadata says end2end False: the NMS-free head is exported only with nms=False);
+- onnx dynamic=True: [batch, 39, anchors] / [batch, 32, mask_height, mask_width], args.dynamic True;
+- onnx nms=True: output0 (1, 300, 38) final rows (end2end stays False in the metadata, args.nms True);
+- onnx / openvino nms=False: YOLO26 end-to-end (1, 300, 38) with end2end True; v8 / v11 unchanged;
+- onnx half=True (quantize 16): FP16 weights, float32 I/O;
+- openvino FP32 / FP16 / INT8 (NNCF, dir `*_int8_openvino_model`): output0 port unnamed, output1 named `input`;
+- torchscript: extra/config.txt JSON; ncnn: in0 -> out0 (39, 2100), out1 (32, 80, 80), metadata.yaml;
+- tflite (litert-torch) FP32 / INT8 (`*_int8.tflite`, float I/O): NCHW input, outputs as ONNX with box xywh
+  divided by the input size, metadata.json in a zip appended to the file;
+- tfjs: "deprecated as of 8.4.83 ... Exporting format='litert' instead" (a .tflite);
+- saved_model: "Download failure for .../calibration_image_sample_data_20x128x128x3_float32.npy.zip";
+- edgetpu: "Download failure for https://ultralytics.com/assets/coco8-seg.zip"; paddle: "No module named
+  'x2paddle'"; coreml: the export process segfaults (coremltools 9 beside torch 2.14.1).
 """
 from __future__ import annotations
 
