@@ -30,6 +30,7 @@ MANIFEST_NAME = "manifest.json"
 ARRAY_NAME = "calib.npz"
 STRATEGIES = ("balanced", "random")
 HELD_OUT_SPLITS = ("val", "test")
+DEFAULT_CALIB_N = 300  # without an explicit count: up to this many, all the split has when it has fewer
 
 
 class CalibrationError(UsageError):
@@ -131,7 +132,7 @@ def select_images(classes: list[list[int]], n: int, strategy: str, seed: int) ->
     return sorted(chosen)
 
 
-def _check_split(cfg: DataConfig, split: str, n: int) -> list[Path]:
+def _check_split(cfg: DataConfig, split: str, n: int | None) -> list[Path]:
     if split not in cfg.splits:
         raise CalibrationError(f"{cfg.path}: no '{split}' split to calibrate on (has {', '.join(cfg.splits)})")
     if split in HELD_OUT_SPLITS:
@@ -143,20 +144,27 @@ def _check_split(cfg: DataConfig, split: str, n: int) -> list[Path]:
     if overlap:
         raise CalibrationError(f"{cfg.path}: split '{split}' shares {len(overlap)} images with the validation split "
                                f"(e.g. {overlap[0].name}); calibration images must not be scored on")
-    if n < 1 or len(images) < n:
+    if n is None and images:
+        return images
+    if n is None or n < 1 or len(images) < n:
         raise CalibrationError(f"{cfg.path}: asked for {n} calibration images but split '{split}' has {len(images)}; "
                                f"ask for {len(images)} (--n / --calib-n) or add images (a calibration set is never silently smaller)")
     return images
 
 
-def build_calibration_set(data: str | Path, out_dir: str | Path, split: str = "train", n: int = 300,
+def build_calibration_set(data: str | Path, out_dir: str | Path, split: str = "train", n: int | None = None,
                           imgsz: tuple[int, int] = (640, 640), strategy: str = "balanced", seed: int = 0,
                           stride: int = 32) -> CalibrationSet:
-    """Pick, preprocess and write the set (atomically: a reader sees the old set or the complete new one)."""
+    """Pick, preprocess and write the set (atomically: a reader sees the old set or the complete new one).
+    n=None: up to DEFAULT_CALIB_N images, all of the split's when it has fewer; an explicit n it cannot meet is an
+    error (a calibration set is never silently smaller than asked)."""
     if strategy not in STRATEGIES:
         raise UsageError(f"--strategy must be one of {', '.join(STRATEGIES)}, got '{strategy}'")
+    _check_output(Path(out_dir))
     cfg = load_data_yaml(data)
     images = _check_split(cfg, split, n)
+    requested = n
+    n = min(DEFAULT_CALIB_N, len(images)) if n is None else n
     classes = _image_classes(cfg, split)
     picked = select_images(classes, n, strategy, seed)
     spec = preprocessing_spec(imgsz, stride)
@@ -169,7 +177,8 @@ def build_calibration_set(data: str | Path, out_dir: str | Path, split: str = "t
     covered = sorted({c for i in picked for c in classes[i]})
     manifest = {
         "format": MANIFEST_FORMAT, "edgeseg_version": edgeseg_version(), "data": str(cfg.path), "split": split,
-        "strategy": strategy, "seed": seed, "requested": n, "count": len(picked),
+        "strategy": strategy, "seed": seed, "requested": requested if requested is not None else f"up to {DEFAULT_CALIB_N}",
+        "count": len(picked),
         "preprocessing": spec, "preprocessing_sha256": spec_hash(spec),
         "classes_present": len(present), "classes_covered": len(covered),
         "missing_classes": [cfg.names[c] for c in present if c not in covered],
@@ -178,7 +187,26 @@ def build_calibration_set(data: str | Path, out_dir: str | Path, split: str = "t
     return _write(Path(out_dir), np.stack(arrays), manifest)
 
 
+def _check_output(out_dir: Path) -> None:
+    """A set is written into a new or empty folder, or over an earlier calibration set; never over other files."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise CalibrationError(f"{out_dir}: exists and is not a folder; choose another --out")
+    names = {p.name for p in out_dir.iterdir()}
+    if not names:
+        return
+    try:
+        ours = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8")).get("format") == MANIFEST_FORMAT
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours or names - {MANIFEST_NAME, ARRAY_NAME} - {n for n in names if n.startswith((".calib.", f".{MANIFEST_NAME}"))}:
+        raise CalibrationError(f"{out_dir}: a folder with other files in it; a calibration set goes into a new or empty "
+                               f"folder, or replaces an earlier set (choose another --out)")
+
+
 def _write(out_dir: Path, images: np.ndarray, manifest: dict[str, Any]) -> CalibrationSet:
+    _check_output(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".calib.", suffix=".npz", dir=out_dir)
     os.close(fd)

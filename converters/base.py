@@ -7,10 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.errors import EdgesegError, UsageError
 from edgeseg.runtime.metadata import ModelMetadata
 
 from .options import ExportOptions
+
+
+class ExportToolError(EdgesegError):
+    """A conversion tool (onnx2tf, pnnx, torch.onnx, edgetpu_compiler, ...) failed on the graph; the message names
+    the tool and carries the end of its log, and nothing was written at the output path."""
 
 
 @dataclass

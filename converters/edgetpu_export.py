@@ -18,7 +18,7 @@ from pathlib import Path
 
 from edgeseg.runtime.errors import NotAvailableError, UsageError
 
-from .base import ExportContext, Exporter
+from .base import ExportContext, Exporter, ExportToolError
 from .options import ExportOptions
 
 # TFLite builtin op names of Coral's documented supported-operations table (quantized variants).
@@ -48,10 +48,10 @@ def op_report(path: Path) -> dict:
 def compile_edgetpu(path: Path, out_dir: Path) -> tuple[Path, str]:
     run = subprocess.run([COMPILER, "-s", "-o", str(out_dir), str(path)], capture_output=True, text=True, timeout=600)
     if run.returncode != 0:
-        raise RuntimeError(f"{COMPILER} failed: {(run.stderr or run.stdout)[-600:]}")
+        raise ExportToolError(f"{COMPILER} failed: {(run.stderr or run.stdout)[-600:]}")
     compiled = out_dir / f"{path.stem}_edgetpu.tflite"
     if not compiled.is_file():
-        raise RuntimeError(f"{COMPILER} wrote no {compiled.name}: {run.stdout[-400:]}")
+        raise ExportToolError(f"{COMPILER} wrote no {compiled.name}: {run.stdout[-400:]}")
     return compiled, run.stdout
 
 

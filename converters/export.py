@@ -82,17 +82,23 @@ def engine_available(engine: str) -> bool:
         return False
 
 
-def _export_int8(ctx: ExportContext, exporter_cls: type[Exporter], say) -> tuple[Path, ModelMetadata]:
-    """Quantise the FP32 ONNX for the target's engine; the metadata records the recipe and the calibration set."""
+def _export_int8(ctx: ExportContext, exporter_cls: type[Exporter], say):
+    """Quantise the FP32 ONNX for the target's engine; the metadata records the recipe and the calibration set.
+    Returns the artifact, its metadata and the images its verification runs on."""
     from .int8 import calibration_for, quantization_metadata, quantize_within_budget
+    from .verify_int8 import verification_images
 
     options = ctx.options
-    calib = calibration_for(options, ctx.metadata, str(options.output or options.format))
+    calib = calibration_for(options, ctx.metadata, str(options.output or options.format), say)
+    holdout = None
+    if not options.data:  # no val split: verify on calibration images the quantiser never saw
+        calib, holdout = calib.split(max(4, min(32, len(calib) // 8)))
+    images = verification_images(options.data, holdout, options.imgsz)
     meta = dataclasses.replace(ctx.metadata, calibration_manifest_sha256=calib.manifest_sha256)
     outcome = quantize_within_budget(options.format, ctx.onnx_path, calib, options, meta, ctx.workdir / "int8", say)
     meta = dataclasses.replace(meta, quantization=quantization_metadata(outcome, calib, options.max_drop))
     exporter_cls.embed_metadata(outcome.result.artifact, meta)
-    return outcome.result.artifact, meta
+    return outcome.result.artifact, meta, images
 
 
 def export(source, options: ExportOptions, progress=None) -> ExportResult:
@@ -155,14 +161,20 @@ def _export_staged(options: ExportOptions, exporter_cls, wrapper, model, meta: M
             onnx_dir = Path(tmp) / "onnx"
             onnx_dir.mkdir()
             ctx.onnx_path = get_exporter("onnx")().export(dataclasses.replace(ctx, options=onnx_opts, workdir=onnx_dir))
+        images = None
         if calibrated_int8:
-            artifact, meta = _export_int8(ctx, exporter_cls, say)
+            artifact, meta, images = _export_int8(ctx, exporter_cls, say)
         else:
             say(f"converting to {options.format}")
             artifact = exporter_cls().export(ctx)
         meta.write_sidecar(artifact)
         report = None
-        if options.verify and engine_available(exporter_cls.engine):
+        if options.verify and engine_available(exporter_cls.engine) and images is not None:
+            from .verify_int8 import verify_quantized
+
+            say(f"verifying the INT8 detections against the FP32 model on {images[1]}")
+            report = verify_quantized(artifact, model, exporter_cls.engine, images[0], images[1], meta.names)
+        elif options.verify and engine_available(exporter_cls.engine):
             say("verifying against the PyTorch model")
             report = verify_artifact(artifact, model, exporter_cls.engine, options.precision, options.imgsz,
                                      options.batch, options.dynamic)

@@ -8,7 +8,7 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgeseg.calibration.dataset import CalibrationSet, build_calibration_set, load_calibration_set
+from edgeseg.calibration.dataset import DEFAULT_CALIB_N, CalibrationSet, build_calibration_set, load_calibration_set
 from edgeseg.runtime.errors import NotAvailableError, UsageError
 from edgeseg.runtime.loader import load
 from edgeseg.runtime.metadata import ModelMetadata
@@ -17,7 +17,6 @@ from .gate import evaluate
 from .options import ExportOptions
 from .quantize.base import QuantizeResult, Quantizer, get_quantizer
 from .quantize.graph import conv_blocks, float_tail_nodes, layer_sensitivity
-
 
 
 def cache_root() -> Path:
@@ -29,13 +28,17 @@ def cache_root() -> Path:
 SENSITIVITY_IMAGES = 8
 
 
-def calibration_for(options: ExportOptions, metadata: ModelMetadata, origin: str) -> CalibrationSet:
-    """--calib DIR, or a set built from --data's training split into the cache (never beside the dataset)."""
+def calibration_for(options: ExportOptions, metadata: ModelMetadata, origin: str, say=lambda m: None) -> CalibrationSet:
+    """--calib DIR, or a set built from --data's training split into the cache (never beside the dataset); without
+    --calib-n it takes up to DEFAULT_CALIB_N images, all the split has when that is fewer, and says so."""
     if options.calib:
         calib = load_calibration_set(options.calib)
     elif options.data:
         key = hashlib.sha256(f"{Path(options.data).resolve()}|{options.imgsz}|{options.calib_n}".encode()).hexdigest()[:16]
         calib = build_calibration_set(options.data, cache_root() / key, "train", options.calib_n, tuple(options.imgsz))
+        if options.calib_n is None and len(calib) < DEFAULT_CALIB_N:
+            say(f"calibrating on all {len(calib)} training images (the split has fewer than the default "
+                f"{DEFAULT_CALIB_N}; more representative images usually help INT8)")
     else:
         raise UsageError("INT8 export needs a calibration set: --calib DIR (from `edgeseg calib build`) or "
                          "--data d.yaml (its training split is used)")

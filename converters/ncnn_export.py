@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 
-from .base import ExportContext, Exporter
+from .base import ExportContext, Exporter, ExportToolError
 
 KEEP_FILES = ("model.ncnn.param", "model.ncnn.bin")
 
@@ -59,11 +59,11 @@ class NcnnExporter(Exporter):
             except Exception as err:
                 log.seek(0)
                 tail = log.read().decode(errors="replace")[-800:]
-                raise RuntimeError(f"pnnx failed ({err}); its log ends: {tail}") from None
+                raise ExportToolError(f"pnnx failed ({err}); its log ends: {tail}") from None
         out_dir = ctx.workdir / f"model{self.artifact_suffix}"
         out_dir.mkdir()
         for name in KEEP_FILES:
             if not (work / name).is_file():
-                raise RuntimeError(f"pnnx wrote no {name}; files: {sorted(p.name for p in work.iterdir())}")
+                raise ExportToolError(f"pnnx wrote no {name}; files: {sorted(p.name for p in work.iterdir())}")
             shutil.move(str(work / name), out_dir / name)
         return out_dir

@@ -14,7 +14,7 @@ import torch
 
 from edgeseg.runtime.errors import NotAvailableError
 
-from .base import ExportContext, Exporter
+from .base import ExportContext, Exporter, ExportToolError
 from .wrapper import INPUT_NAME
 
 DEFAULT_OPSET = 18
@@ -79,7 +79,7 @@ def trace_onnx(module, path: Path, imgsz, batch: int, dynamic: bool, opset: int)
     for lg, level in zip(quiet, levels):
         lg.setLevel(level)
     if not path.exists():
-        raise RuntimeError(f"torch.onnx.export wrote nothing: {log.getvalue()[-500:]}")
+        raise ExportToolError(f"torch.onnx.export wrote nothing: {log.getvalue()[-500:]}")
 
 
 def simplify(model):

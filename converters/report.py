@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgeseg.runtime.checks import parse_imgsz
 from edgeseg.runtime.errors import EdgesegError
 from edgeseg.runtime.loader import load
 
 from .export import artifact_size, engine_available, export
 from .gate import TOLERANCE_POINTS, Evaluation, GateRow, compare, evaluate, markdown_table, reference_row
-from .options import ExportOptions, parse_imgsz
+from .options import ExportOptions
 from .quantize.base import get_quantizer
 from .registry import export_formats, get_exporter
 
@@ -108,7 +109,7 @@ def artifact_report(path: str | Path, data: str, imgsz: str | None = None, say=l
 
 
 def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | None, calib: Path | None = None,
-               calib_n: int = 300, max_drop: float = 0.5, formats: list[str] | None = None, say=lambda m: None) -> MatrixReport:
+               calib_n: int | None = None, max_drop: float = 0.5, formats: list[str] | None = None, say=lambda m: None) -> MatrixReport:
     """Export, validate and compare every entry; out_dir None exports into a temporary directory (benchmark)."""
     report = MatrixReport(settings={"model": str(source), "data": str(data), "imgsz": list(imgsz), "max_drop": max_drop})
     t0 = time.perf_counter()

@@ -21,6 +21,7 @@ import numpy as np
 from edgeseg.calibration.adapters import tflite_representative_dataset
 from edgeseg.calibration.dataset import CalibrationSet
 
+from .base import ExportToolError
 from .ncnn_export import quiet_fds
 from .wrapper import INPUT_NAME
 
@@ -43,6 +44,9 @@ def run_onnx2tf(onnx_path: Path, out_dir: Path, calib: CalibrationSet | None = N
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import onnx2tf
 
+    # absolute paths: onnx2tf runs inside its working directory (a relative --output once made it look for the
+    # ONNX file under that directory)
+    onnx_path, out_dir = Path(onnx_path).resolve(), Path(out_dir).resolve()
     work = out_dir.parent / f"{out_dir.name}_work"
     work.mkdir(parents=True, exist_ok=True)
     np.save(work / ONNX2TF_SAMPLE, np.zeros((20, 128, 128, 3), np.float32))
@@ -60,7 +64,8 @@ def run_onnx2tf(onnx_path: Path, out_dir: Path, calib: CalibrationSet | None = N
                             copy_onnx_input_output_names_to_tflite=True, not_use_onnxsim=True,
                             disable_group_convolution=True, enable_batchmatmul_unfold=True, **kwargs)
         except BaseException as err:  # onnx2tf calls sys.exit on some failures
-            raise RuntimeError(f"onnx2tf failed ({type(err).__name__}: {err}); log ends: {log.getvalue()[-600:]}") from None
+            raise ExportToolError(f"onnx2tf failed ({type(err).__name__}: {err}); log ends: "
+                                  f"{log.getvalue()[-600:]}") from None
     stem = onnx_path.stem
     found = {key: out_dir / f"{stem}_{suffix}.tflite" for key, suffix in VARIANTS.items()}
     found = {key: path for key, path in found.items() if path.is_file()}

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 
-from .base import ExportContext, Exporter
+from .base import ExportContext, Exporter, ExportToolError
 from .tflite_convert import run_onnx2tf
 
 
@@ -30,7 +30,7 @@ class TFLiteExporter(Exporter):
         files = run_onnx2tf(ctx.onnx_path, ctx.workdir / "onnx2tf")
         key = ctx.options.precision
         if key not in files:
-            raise RuntimeError(f"onnx2tf wrote no {key} model (wrote {sorted(files)})")
+            raise ExportToolError(f"onnx2tf wrote no {key} model (wrote {sorted(files)})")
         path = ctx.workdir / f"model{self.artifact_suffix}"
         shutil.copy(files[key], path)
         return path

@@ -10,6 +10,7 @@ import typer
 
 from edgeseg.argv import pop_verbose, rewrite_key_value
 from edgeseg.runtime.errors import EdgesegError
+from edgeseg.runtime.text import one_line
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -171,7 +172,8 @@ def export(
     calib: Optional[Path] = typer.Option(None, help="Calibration set directory from `edgeseg calib build`."),
     data: Optional[str] = typer.Option(None, help="data.yaml: calibration from its train split (without --calib), "
                                                   "the INT8 mAP budget and --verify on its val split."),
-    calib_n: int = typer.Option(300, help="Calibration images when building the set from --data."),
+    calib_n: Optional[int] = typer.Option(None, help="Calibration images when building the set from --data (default: up "
+                                                      "to 300, all of its train split when it has fewer)."),
     calib_method: str = typer.Option("auto", help="INT8 calibration: auto (measured), minmax, percentile, entropy."),
     max_drop: float = typer.Option(0.5, help="INT8 budget: largest mask mAP50-95 drop (points) vs FP32 on --data's val."),
     verify: bool = typer.Option(False, help="Validate artifact and checkpoint on --data's val split; exit 3 when a "
@@ -205,7 +207,8 @@ def benchmark(
     data: str = typer.Option(..., help="data.yaml (val split scored; train split calibrates INT8)."),
     imgsz: Optional[str] = typer.Option(None, help="Input size (default 640; an artifact runs at its own)."),
     calib: Optional[Path] = typer.Option(None, help="Calibration set directory (default: built from --data)."),
-    calib_n: int = typer.Option(300, help="Calibration images when building the set from --data."),
+    calib_n: Optional[int] = typer.Option(None, help="Calibration images when building the set from --data (default: up "
+                                                      "to 300, all of its train split when it has fewer)."),
     max_drop: float = typer.Option(0.5, help="INT8 mask mAP budget (points)."),
     out: Optional[Path] = typer.Option(None, help="Write export_report.md/.json/.png here too."),
 ) -> None:
@@ -224,7 +227,8 @@ app.add_typer(calib_app, name="calib")
 def calib_build(
     data: str = typer.Option(..., help="Dataset data.yaml."),
     split: str = typer.Option("train", help="Split to draw from (never val/test)."),
-    n: int = typer.Option(300, help="Number of images (an error when the split has fewer)."),
+    n: Optional[int] = typer.Option(None, help="Number of images (default: up to 300, all of the split's when it "
+                                               "has fewer; an explicit number the split cannot meet is an error)."),
     imgsz: str = typer.Option("640", help="Input size of the models it will calibrate."),
     strategy: str = typer.Option("balanced", help="balanced (every class present is represented) or random."),
     seed: int = typer.Option(0, help="Selection seed."),
@@ -241,12 +245,12 @@ def main(argv: list[str] | None = None) -> int:
     args, verbose = pop_verbose(list(sys.argv[1:] if argv is None else argv))
     STATE["verbose"] = verbose
     try:
-        result = app(args=rewrite_key_value(args), prog_name="edgeseg", standalone_mode=False)
+        result = app(args=rewrite_key_value(args, _flag_options()), prog_name="edgeseg", standalone_mode=False)
         code = result if isinstance(result, int) else 0
     except EdgesegError as err:
         if verbose:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         code = err.exit_code
     except (typer.Abort, KeyboardInterrupt):
         print("aborted", file=sys.stderr)
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as err:  # disk full, read-only output, a file vanishing underneath: the OS's words and the path
         if verbose:
             traceback.print_exc()
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         code = 1
     except Exception as err:
         if hasattr(err, "show") and hasattr(err, "exit_code"):  # the CLI library's own usage errors
@@ -263,9 +267,28 @@ def main(argv: list[str] | None = None) -> int:
         # anything else is a bug, not a user error: one line unless --verbose
         if verbose:
             traceback.print_exc()
-        print(f"error: {type(err).__name__}: {err} (run with --verbose for the traceback)", file=sys.stderr)
+        print(f"error: {type(err).__name__}: {one_line(err)} (run with --verbose for the traceback)", file=sys.stderr)
         code = 1
     return _finish(argv, code)
+
+
+def _flag_options() -> frozenset[str]:
+    """Every `--option` of every command that takes no value (so a key=value token after it is an option)."""
+    flags = {"--help", "--verbose"}
+    commands = [typer.main.get_command(app)]
+    while commands:
+        command = commands.pop()
+        commands += list(getattr(command, "commands", {}).values())  # groups: their subcommands
+        for param in getattr(command, "params", []):
+            if getattr(param, "is_flag", False) or getattr(param, "count", False):
+                flags.update(o for o in [*param.opts, *param.secondary_opts] if o.startswith("--"))
+    try:
+        from edgeseg.trainer.args import bool_options
+
+        flags.update(bool_options())
+    except ImportError:  # no trainer installed: `train` reports that itself
+        pass
+    return frozenset(flags)
 
 
 def _finish(argv: list[str] | None, code: int) -> int:

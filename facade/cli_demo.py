@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.console import Console
-
+from edgeseg.console import make_console
 from edgeseg.model import build_torch_predictor
 from edgeseg.outputs import PredictionWriter
 from edgeseg.runtime.datasets.synthetic import CLASS_NAMES, generate_dataset
 from edgeseg.runtime.predictor import mean_speed
 
-console = Console(soft_wrap=True)
+console = make_console(stderr=False)
 DEMO_CONF = 0.001  # an untrained model's scores sit near its prior (~1e-3), so the demo looks that low
 
 

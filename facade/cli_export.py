@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from rich.console import Console
-
+from edgeseg.console import make_console, plain
 from edgeseg.runtime.errors import NotAvailableError, UsageError
 
-console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
+console = make_console()
 
 
 @dataclass(frozen=True)
@@ -25,7 +24,7 @@ class ExportRequest:
     int8: bool
     calib: Path | None
     data: str | None
-    calib_n: int
+    calib_n: int | None
     calib_method: str
     max_drop: float
     verify: bool
@@ -40,7 +39,7 @@ class ExportRequest:
 
 
 def _say(msg: str) -> None:
-    console.print(f"[dim]{msg}[/dim]")
+    console.print(plain(msg, 2000), style="dim")
 
 
 def _converters():
@@ -70,7 +69,8 @@ def _gate(req: ExportRequest, artifact: Path, fmt: str, precision: str, size_byt
 
 def run_export(req: ExportRequest) -> None:
     export_module = _converters()
-    from edgeseg.converters.options import ExportOptions, parse_imgsz
+    from edgeseg.converters.options import ExportOptions
+    from edgeseg.runtime.checks import parse_imgsz
 
     _need_data(req)
     options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz), batch=req.batch, dynamic=req.dynamic,
@@ -103,9 +103,9 @@ def run_export_target(req: ExportRequest, target: str) -> None:
         _gate(req, path, fmt, result.metadata.precision, result.size_bytes, result.metadata.imgsz)
 
 
-def _matrix(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: float, out_dir: Path | None):
+def _matrix(model: str, data: str, imgsz: str, calib, calib_n: int | None, max_drop: float, out_dir: Path | None):
     _converters()
-    from edgeseg.converters.options import parse_imgsz
+    from edgeseg.runtime.checks import parse_imgsz
     from edgeseg.converters.report import run_matrix
 
     report = run_matrix(model, data, parse_imgsz(imgsz), out_dir, calib, calib_n, max_drop, say=_say)
@@ -113,10 +113,20 @@ def _matrix(model: str, data: str, imgsz: str, calib, calib_n: int, max_drop: fl
     return report
 
 
+def report_dir(requested: Path) -> Path:
+    """Where --all / benchmark --out write: the folder itself when it is new, empty or an earlier report of ours;
+    inside a user's folder, a new `export_all` subfolder (its files are never touched)."""
+    from edgeseg.runtime.paths import RUN_MARKER, increment_dir
+
+    if requested.is_dir() and not (requested / RUN_MARKER).is_file() and any(requested.iterdir()):
+        return increment_dir(requested / "export_all")
+    return increment_dir(requested, exist_ok=True)
+
+
 def run_export_all(req: ExportRequest) -> None:
     if not req.data:
         raise UsageError("--all needs --data d.yaml (calibration from its train split, the report on its val split)")
-    out_dir = Path(req.output) if req.output else Path(req.model).with_suffix("").parent / "export_all"
+    out_dir = report_dir(Path(req.output) if req.output else Path(req.model).with_suffix("").parent / "export_all")
     from edgeseg.converters.gate import check
     from edgeseg.converters.report import write_report
 
@@ -127,7 +137,7 @@ def run_export_all(req: ExportRequest) -> None:
         check(report.rows, out_dir)
 
 
-def run_benchmark(model: str, data: str, imgsz: str | None, calib, calib_n: int, max_drop: float,
+def run_benchmark(model: str, data: str, imgsz: str | None, calib, calib_n: int | None, max_drop: float,
                   out: Path | None) -> None:
     from edgeseg.runtime.formats import is_exported_artifact
 
@@ -141,16 +151,16 @@ def run_benchmark(model: str, data: str, imgsz: str | None, calib, calib_n: int,
     if out:
         from edgeseg.converters.report import write_report
 
-        for path in write_report(report, out):
+        for path in write_report(report, report_dir(out)):
             console.print(f"wrote {path}")
 
 
-def run_calib_build(data: str, split: str, n: int, imgsz: str, strategy: str, seed: int, out: Path | None) -> None:
+def run_calib_build(data: str, split: str, n: int | None, imgsz: str, strategy: str, seed: int, out: Path | None) -> None:
     from edgeseg.calibration.dataset import build_calibration_set
-    from edgeseg.converters.options import parse_imgsz  # plain parsing: needs no converter toolchain
+    from edgeseg.runtime.checks import parse_imgsz
 
     size = parse_imgsz(imgsz)
-    out = out or Path("calib") / f"{Path(data).resolve().parent.name}_{split}_{size[0]}_n{n}"
+    out = out or Path("calib") / f"{Path(data).resolve().parent.name}_{split}_{size[0]}_n{n or 'auto'}"
     calib = build_calibration_set(data, out, split, n, size, strategy, seed)
     m = calib.manifest
     console.print(f"calibration set: {m['count']} images from {m['split']} ({m['strategy']}, seed {m['seed']}), "

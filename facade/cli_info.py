@@ -6,9 +6,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from edgeseg.console import make_console
 from edgeseg.runtime.errors import NotAvailableError, UsageError
 
 
@@ -44,7 +44,7 @@ def run_info(spec: str, imgsz: int, nc: int | None, as_json: bool) -> None:
         table.add_column(col, justify="right" if col in ("#", "n", "params") else "left")
     for row in info["table"]:
         table.add_row(str(row["index"]), str(row["from"]), str(row["n"]), f"{row['params']:,}", row["module"])
-    console = Console()
+    console = make_console(stderr=False)
     console.print(table)
     console.print(f"{info['name']}: {info['layers']} layers, {info['params']:,} parameters, "
                   f"{info['gflops']:.1f} GFLOPs at {imgsz}x{imgsz}")

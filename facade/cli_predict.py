@@ -4,18 +4,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from edgeseg.console import make_console, plain
 from edgeseg.devices.profiles import load_profile
 from edgeseg.model import open_predictor
 from edgeseg.outputs import PredictionWriter
+from edgeseg.runtime.checks import parse_imgsz
+from edgeseg.runtime.errors import OptionError
 from edgeseg.runtime.paths import increment_dir
+from edgeseg.runtime.postprocess import PostprocessConfig
 from edgeseg.runtime.backends import BackendOptions
 from edgeseg.runtime.predictor import SpeedTotals
 from edgeseg.runtime.sources import count_images
 
-console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
+console = make_console()
 
 
 def frame_record(result) -> dict:
@@ -27,17 +30,22 @@ def frame_record(result) -> dict:
 
 def run_predict(source: str, model: str, imgsz, backend, batch: int, options: BackendOptions, out, saves,
                 verbose: bool, post: dict, profile: str | None = None, stream: bool = False) -> None:
-    report = (lambda line: console.print(f"[dim]{line}[/dim]")) if verbose else None
+    PostprocessConfig(**post)  # option errors first, before the model or the source are opened
+    if imgsz is not None:
+        parse_imgsz(imgsz)
+    if batch < 1:
+        raise OptionError(f"--batch must be an integer >= 1, got {batch}")
+    report = (lambda line: console.print(plain(line, 2000), style="dim")) if verbose else None
     preference = load_profile(profile).engines if profile else None
     predictor = open_predictor(model, backend=backend, options=options, report=report, preference=preference)
     if verbose:
-        console.print(f"model {model}: {predictor.backend.describe()}, {predictor.metadata.num_classes} classes")
+        console.print(f"model {plain(model)}: {predictor.backend.describe()}, {predictor.metadata.num_classes} classes")
     total = count_images(source)
     project, name, exist_ok = out
     out_dir = increment_dir(Path(project) / name, exist_ok) if any(saves) else None
     writer = PredictionWriter(out_dir, *saves) if out_dir else None
     speeds, detections = SpeedTotals(), 0
-    warn = lambda msg: console.print(f"[yellow]warning:[/yellow] {msg}")  # noqa: E731
+    warn = lambda msg: console.print(f"warning: {plain(msg, 2000)}", style="yellow")  # noqa: E731
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True, disable=stream or (total is not None and total <= 1)) as progress:
@@ -50,8 +58,8 @@ def run_predict(source: str, model: str, imgsz, backend, batch: int, options: Ba
                 if stream:
                     print(json.dumps(frame_record(result)), flush=True)
                 elif verbose or (total is not None and total <= 1):
-                    console.print(f"{result.path}: {len(result)} instances "
-                                  f"({', '.join(sorted(set(result.class_names))) or 'none'})")
+                    names = ", ".join(plain(n, 60) for n in sorted(set(result.class_names))[:20]) or "none"
+                    console.print(f"{plain(result.path)}: {len(result)} instances ({names})")
                 progress.advance(task)
     except BaseException:
         if writer:
@@ -62,4 +70,4 @@ def run_predict(source: str, model: str, imgsz, backend, batch: int, options: Ba
     console.print(f"{speeds.count} images, {detections} instances. Speed per image: {speed['preprocess']:.1f} ms "
                   f"preprocess, {speed['inference']:.1f} ms inference, {speed['postprocess']:.1f} ms postprocess")
     if out_dir:
-        console.print(f"results saved to {out_dir}" + (f" (COCO JSON: {json_path})" if json_path else ""))
+        console.print(f"results saved to {plain(out_dir)}" + (f" (COCO JSON: {plain(json_path)})" if json_path else ""))

@@ -4,40 +4,46 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rich.console import Console
-from rich.table import Table
 
+from edgeseg.console import make_console, plain, plain_table
 from edgeseg.model import open_predictor
+from edgeseg.runtime.checks import parse_imgsz
 from edgeseg.runtime.paths import increment_dir
 from edgeseg.runtime.backends import BackendOptions
 from edgeseg.runtime.datasets.problems import summary_lines, write_problems_csv
 from edgeseg.runtime.validate import validate
 
-console = Console(stderr=True, soft_wrap=True)  # long paths and figures stay on one line
+console = make_console()
 
 
-def metrics_table(metrics, per_class: bool = True) -> Table:
-    table = Table(title=f"{metrics.images} images, {metrics.instances} instances")
-    for col in ("class", "box P", "box R", "box mAP50", "box mAP50-95", "mask P", "mask R", "mask mAP50", "mask mAP50-95"):
-        table.add_column(col, justify="left" if col == "class" else "right")
+def metrics_table(metrics, per_class: bool = True):
+    cols = ("class", "box P", "box R", "box mAP50", "box mAP50-95", "mask P", "mask R", "mask mAP50", "mask mAP50-95")
+    table = plain_table(f"{metrics.images} images, {metrics.instances} instances",
+                        [(c, "left" if c == "class" else "right") for c in cols])
     b, s = metrics.box, metrics.seg
     table.add_row("all", *(f"{v:.4f}" for v in (b.mp, b.mr, b.map50, b.map, s.mp, s.mr, s.map50, s.map)))
     if per_class:
         for k in b.ap_class_index:
-            table.add_row(metrics.names[int(k)], "", "", "", f"{b.maps[k]:.4f}", "", "", "", f"{s.maps[k]:.4f}")
+            table.add_row(plain(metrics.names[int(k)], 60), "", "", "", f"{b.maps[k]:.4f}", "", "", "", f"{s.maps[k]:.4f}")
     return table
 
 
 def run_val(model: str, data: Path, split: str, imgsz, backend, options: BackendOptions, out, save_json: bool,
             gt_source: str, post: dict) -> None:
+    from edgeseg.runtime.postprocess import PostprocessConfig
+    from edgeseg.runtime.validate import VAL_DEFAULTS
+
+    PostprocessConfig(**{**VAL_DEFAULTS, **post})  # option errors first, before the model or data are read
+    if imgsz is not None:
+        parse_imgsz(imgsz)
     predictor = open_predictor(model, backend=backend, options=options)
     project, name, exist_ok = out
     out_dir = increment_dir(Path(project) / name, exist_ok)
     json_path = out_dir / "predictions.json" if save_json else None
     metrics = validate(predictor, data, split, imgsz=imgsz, save_json=json_path, gt_source=gt_source, **post)
-    Console().print(metrics_table(metrics))
+    make_console(stderr=False).print(metrics_table(metrics))
     for line in summary_lines(metrics.skipped):
-        console.print(line, highlight=False, markup=False)
+        console.print(plain(line, 2000))
     if metrics.skipped:
         write_problems_csv(out_dir / "skipped.csv", metrics.skipped)
     summary = {"skipped": len(metrics.skipped), **metrics.results_dict, "model": model, "engine": predictor.backend.describe(), "split": split,
@@ -46,4 +52,4 @@ def run_val(model: str, data: Path, split: str, imgsz, backend, options: Backend
     sp = metrics.speed
     console.print(f"Speed per image: {sp['preprocess']:.1f} ms preprocess, {sp['inference']:.1f} ms inference, "
                   f"{sp['postprocess']:.1f} ms postprocess ({predictor.backend.describe()})")
-    console.print(f"results saved to {out_dir}" + (f" (COCO JSON: {json_path})" if json_path else ""))
+    console.print(f"results saved to {plain(out_dir)}" + (f" (COCO JSON: {plain(json_path)})" if json_path else ""))

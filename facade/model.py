@@ -113,7 +113,8 @@ class Model:
         """Export like the reference: returns the artifact path. kwargs: batch, dynamic, half, opset, simplify,
         layout, output."""
         from edgeseg.converters.export import export as run_export
-        from edgeseg.converters.options import ExportOptions, parse_imgsz
+        from edgeseg.converters.options import ExportOptions
+        from edgeseg.runtime.checks import parse_imgsz
 
         backend = self.predictor.backend
         if getattr(backend, "engine", "") != "torch" or getattr(backend, "scripted", False):

@@ -14,6 +14,10 @@ class UsageError(EdgesegError):
     exit_code = 2
 
 
+class OptionError(UsageError, ValueError):
+    """A value outside what an option or a file's field may be (also a ValueError, for API callers)."""
+
+
 class NotAvailableError(EdgesegError):
     """A feature or engine that is not installed here (or not delivered yet); the message says what to do."""
 

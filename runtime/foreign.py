@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import ModelFormatError
+from .errors import ModelFormatError, UsageError
 from .metadata import ModelMetadata, parse_names, parse_positive_int
+from .safe_yaml import read_yaml
 
 # A mapping is the reference's metadata when it has these keys (every version since 8.0 writes them).
 ULTRALYTICS_KEYS = {"names", "stride", "imgsz"}
@@ -118,11 +117,10 @@ def read_metadata_yaml(path: Path) -> ModelMetadata:
     try:
         if path.stat().st_size > MAX_METADATA_BYTES:
             raise ModelFormatError(f"{path}: {path.stat().st_size} bytes is too large for a metadata file")
-        text = path.read_text(encoding="utf-8")
-        if any(isinstance(event, yaml.AliasEvent) for event in yaml.parse(text, Loader=yaml.SafeLoader)):
-            raise ModelFormatError(f"{path}: YAML aliases are not allowed in metadata")
-        data = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        data = read_yaml(path, max_aliases=0)  # the reference never writes aliases; they only serve to blow up memory
+    except UsageError as err:
+        raise ModelFormatError(f"unreadable metadata: {err}") from None
+    except OSError as err:
         raise ModelFormatError(f"{path}: unreadable metadata ({str(err).splitlines()[0][:160]})") from None
     if not is_ultralytics_metadata(data):
         raise ModelFormatError(f"{path}: not Ultralytics metadata (needs {', '.join(sorted(ULTRALYTICS_KEYS))})")

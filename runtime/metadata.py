@@ -89,6 +89,8 @@ class ModelMetadata:
         for key in ("preprocessing", "quantization", "architecture"):
             if key in data and not isinstance(data[key], dict):
                 raise ModelFormatError(f"{origin}: metadata '{key}' must be an object, got {data[key]!r:.80}")
+        if "preprocessing" in data:
+            check_preprocessing(data["preprocessing"], origin)
         return cls(**kwargs)
 
     @classmethod
@@ -109,6 +111,22 @@ class ModelMetadata:
         """Fields on which two descriptions of one artifact disagree (empty when consistent)."""
         keys = ("names", "imgsz", "layout", "dynamic", "batch", "num_masks", "stride")
         return [k for k in keys if getattr(self, k) != getattr(other, k)]
+
+
+def check_preprocessing(declared: dict[str, Any], origin: str) -> None:
+    """The runtime has one preprocessing (PREPROCESSING_DEFAULT); a model that declares another is refused rather
+    than run with inputs it was not trained on."""
+    import math
+
+    for key, value in declared.items():
+        want = PREPROCESSING_DEFAULT.get(key)
+        same = key in PREPROCESSING_DEFAULT and (
+            math.isclose(value, want, rel_tol=1e-6) if isinstance(want, float) and isinstance(value, (int, float))
+            and not isinstance(value, bool) else value == want)
+        if not same:
+            expected = ", ".join(f"{k} {v!r}" for k, v in PREPROCESSING_DEFAULT.items())
+            raise ModelFormatError(f"{origin}: metadata 'preprocessing' declares {str(key)[:40]!r}: {str(value)[:40]!r}, "
+                                   f"which this runtime does not apply (it feeds {expected}); re-export the model")
 
 
 def metadata_from_json(text: str, origin: str) -> "ModelMetadata":

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import NON_NEGATIVE_INT, PROBABILITY, Range, check_number
 from .decode import RAW_KEYS
 from .letterbox import LetterboxInfo
 from .masks import assemble_masks
@@ -29,14 +30,14 @@ class PostprocessConfig:
     nms: bool | None = None  # None: the model's own (no NMS on an end-to-end model's final detections)
 
     def __post_init__(self) -> None:
-        if not 0 <= self.conf <= 1:
-            raise ValueError(f"conf must be in [0, 1], got {self.conf}")
-        if not 0 <= self.iou <= 1:
-            raise ValueError(f"iou must be in [0, 1], got {self.iou}")
-        if self.max_det < 1:
-            raise ValueError(f"max_det must be >= 1, got {self.max_det}")
-        if not 0 < self.mask_threshold < 1:
-            raise ValueError(f"mask_threshold must be in (0, 1), got {self.mask_threshold}")
+        check_number(self.conf, "conf", PROBABILITY)
+        check_number(self.iou, "iou", PROBABILITY)
+        check_number(self.max_det, "max_det", Range(1, 100_000, integer=True))
+        check_number(self.mask_threshold, "mask_threshold", Range(0, 1, lo_open=True, hi_open=True))
+        check_number(self.max_nms, "max_nms", Range(1, 10_000_000, integer=True))
+        if self.classes is not None:
+            for c in self.classes:
+                check_number(c, "classes", NON_NEGATIVE_INT)
 
 
 def check_raw_outputs(raw: dict[str, np.ndarray], num_classes: int | None = None) -> None:

@@ -10,6 +10,8 @@ import cv2
 import numpy as np
 
 from .errors import UsageError
+from .image_header import header_size, max_pixels
+from .text import plain
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".jp2", ".pbm", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".gif"}
@@ -39,7 +41,17 @@ def read_image(path: str | Path) -> np.ndarray:
     if data[:2].tobytes() == b"\xff\xd8" and data[-2:].tobytes() != b"\xff\xd9":
         # libjpeg decodes a truncated JPEG into a grey-filled image with only a warning; refuse it instead.
         raise UsageError(f"{path}: truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    size = header_size(data[:1 << 18].tobytes())
+    if size is not None and size[0] * size[1] > max_pixels():
+        raise UsageError(f"{plain(path)}: image too large to decode ({size[0]}x{size[1]} pixels claimed by its header; "
+                         f"decoding budget {max_pixels():,}, EDGESEG_MAX_IMAGE_PIXELS)")
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    except cv2.error as err:  # OpenCV's own size limits and corrupt-stream assertions
+        raise UsageError(f"{plain(path)}: cannot decode image ({plain(str(err).strip().splitlines()[-1], 120)})") from None
+    if image is not None and image.shape[0] * image.shape[1] > max_pixels():
+        raise UsageError(f"{plain(path)}: image too large to decode ({image.shape[1]}x{image.shape[0]} pixels; decoding "
+                         f"budget {max_pixels():,}, EDGESEG_MAX_IMAGE_PIXELS)")
     if image is None:
         raise UsageError(f"{path}: cannot decode image (corrupt, truncated or not an image format OpenCV reads)")
     return image
@@ -48,7 +60,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def _expand_path_source(source: str) -> list[Path] | None:
     """Image files named by a directory, a glob or a single path; None when it names a video."""
     path = Path(source)
-    if any(ch in source for ch in "*?["):
+    if any(ch in source for ch in "*?[") and not path.exists():  # an existing 'shots[1].jpg' is a file, not a pattern
         files = sorted(Path(p) for p in globlib.glob(source, recursive=True))
         files = [f for f in files if f.suffix.lower() in IMAGE_SUFFIXES]
         if not files:

@@ -66,13 +66,13 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
     `on_result(image_path, results)` sees every image's predictions (parity checks compare two models with it).
     `metrics.skipped` lists (file, reason) for every image, label line and annotation left out or adjusted.
     """
+    post = PostprocessConfig(**{**VAL_DEFAULTS, **overrides})  # bad thresholds are reported before any work
     cfg = data if isinstance(data, DataConfig) else load_data_yaml(data)
     if split not in cfg.splits:
         raise UsageError(f"{cfg.path}: no '{split}' split (has {', '.join(cfg.splits) or 'none'})")
     if cfg.names != predictor.names and len(cfg.names) != len(predictor.names):
         raise UsageError(f"{cfg.path}: the dataset has {len(cfg.names)} classes but the model predicts {len(predictor.names)}")
     size = predictor.resolve_imgsz(imgsz)
-    post = PostprocessConfig(**{**VAL_DEFAULTS, **overrides})
     evaluator, entries, speeds = Evaluator(cfg.names), [], []
     coco_path = (cfg.coco.get(split) or find_coco_annotations(cfg.root, split)) if gt_source in ("auto", "coco") else None
     if gt_source == "coco" and coco_path is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from edgeseg.runtime.checks import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, PROBABILITY, Range, check_number
 from edgeseg.runtime.errors import UsageError
 
 from .data.augment import AugmentConfig
@@ -65,20 +66,46 @@ class TrainArgs:
     ema_decay: float = 0.9999
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch < 1 or self.imgsz < 32 or self.imgsz % 32:
-            raise UsageError(f"epochs and batch must be >= 1 and imgsz a multiple of 32 (got {self.epochs}, {self.batch}, {self.imgsz})")
-        if self.workers < 0 or self.patience < 0:
-            raise UsageError("workers and patience must be >= 0")
+        for name, allowed in RANGES.items():
+            value = getattr(self, name)
+            if value is not None or name not in OPTIONAL:
+                check_number(value, f"--{name.replace('_', '-')}", allowed)
+        if self.imgsz % 32:
+            raise UsageError(f"--imgsz must be a multiple of the model stride 32, got {self.imgsz}")
         if self.optimizer not in ("auto", "SGD", "Adam", "AdamW"):
-            raise UsageError(f"optimizer must be auto, SGD, Adam or AdamW, got {self.optimizer}")
+            raise UsageError(f"--optimizer must be auto, SGD, Adam or AdamW, got {self.optimizer!r:.80}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "TrainArgs":
+        if not isinstance(data, dict):
+            raise UsageError(f"training arguments must be a mapping, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise UsageError(f"unknown training arguments: {', '.join(unknown)}")
         return cls(**data)
+
+
+# Every numeric training option and what it may be: checked where it enters (CLI, args.yaml, a checkpoint to resume).
+RANGES: dict[str, Range] = {
+    "epochs": Range(1, 100_000, integer=True), "imgsz": Range(32, 8192, integer=True), "batch": Range(1, 4096, integer=True),
+    "workers": Range(0, 64, integer=True), "patience": NON_NEGATIVE_INT, "seed": NON_NEGATIVE_INT,
+    "lr0": Range(0, 10, lo_open=True), "lrf": Range(0, 1, lo_open=True), "momentum": Range(0, 1, hi_open=True),
+    "weight_decay": Range(0, 1), "warmup_epochs": Range(0, 1000), "warmup_momentum": Range(0, 1, hi_open=True),
+    "warmup_bias_lr": Range(0, 10), "nbs": COUNT, "close_mosaic": NON_NEGATIVE_INT,
+    "box": NON_NEGATIVE, "cls": NON_NEGATIVE, "dfl": NON_NEGATIVE,
+    "mosaic": PROBABILITY, "mixup": PROBABILITY, "copy_paste": PROBABILITY, "fliplr": PROBABILITY,
+    "degrees": Range(-180, 180), "translate": Range(0, 0.9), "scale": Range(0, 0.95), "shear": Range(-90, 90),
+    "perspective": Range(0, 0.001), "hsv_h": PROBABILITY, "hsv_s": PROBABILITY, "hsv_v": PROBABILITY,
+    "mask_ratio": Range(1, 32, integer=True), "max_batches": COUNT, "clip_grad": POSITIVE, "ema_decay": Range(0, 1, hi_open=True),
+}
+OPTIONAL = {"max_batches"}
+
+
+def bool_options() -> set[str]:
+    """The CLI spellings of every true/false training option (--plots, --no-plots, ...)."""
+    names = {f.name.replace("_", "-") for f in fields(TrainArgs) if f.type in ("bool", bool)}
+    return {f"--{n}" for n in names} | {f"--no-{n}" for n in names}

@@ -98,6 +98,10 @@ def _build(cfg: ModelConfig, state: dict[str, torch.Tensor], origin: str) -> Seg
             for label, keys in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)) if keys
         )
         raise ModelFormatError(f"{origin}: weights do not fit a YOLOv8-seg {cfg.name} with {cfg.nc} classes ({detail})")
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelFormatError(f"{origin}: {len(bad)} weight tensors hold NaN or Inf (e.g. {', '.join(bad[:3])}): a "
+                               f"training run that diverged; use an earlier checkpoint")
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
     return model.eval()
 

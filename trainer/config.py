@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.safe_yaml import read_yaml
+from edgeseg.runtime.text import plain
 
 # scale -> (depth multiple, width multiple, max channels), the published YOLOv8 table
 SCALES: dict[str, tuple[float, float, int]] = {
@@ -73,11 +73,13 @@ def config_from_name(name: str, nc: int = 80) -> ModelConfig:
 def config_from_file(path: str | Path) -> ModelConfig:
     """A YAML/TOML file with either `scale: n` or explicit `depth`/`width`/`max_channels`, plus optional nc etc."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as err:
-        raise UsageError(f"{path}: cannot read model description ({err})") from None
+    if path.suffix.lower() != ".toml":
+        data = read_yaml(path)
+    else:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+            raise UsageError(f"{plain(path)}: cannot read model description ({plain(err)})") from None
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a model description must be a mapping")
     data = dict(data)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from edgeseg.runtime.datasets.problems import write_problems_csv
 from edgeseg.runtime.datasets.yolo import load_data_yaml
-from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.errors import EdgesegError, UsageError
 from edgeseg.runtime.metadata import ModelMetadata
 from edgeseg.runtime.predictor import Predictor
 from edgeseg.runtime.validate import validate
@@ -23,10 +23,15 @@ from .data.dataset import SegDataset, collate, scan
 from .distributed import DistContext
 from .loss import LossGains, SegmentationLoss
 from .model_init import build_for_training
-from .optim import NOMINAL_BATCH, ModelEMA, build_optimizer, lr_lambda, warmup_step
+from .optim import ModelEMA, build_optimizer, lr_lambda, warmup_step
 from .progress import EpochProgress, print_skip_report
-from .run_io import append_results, load_training_state, new_run_dir, save_training_state, truncate_results, write_args
+from .run_io import (append_results, load_training_state, lock_run_dir, new_run_dir, save_training_state,
+                     truncate_results, write_args)
 from .torch_backend import TorchBackend
+
+
+class TrainingDiverged(EdgesegError):
+    """The loss became NaN or Inf; nothing of the diverged state is saved."""
 
 
 @dataclass
@@ -51,7 +56,7 @@ class Trainer:
         self.dist = DistContext.from_env(args.device)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if args.device.startswith("cuda") and self.dist.enabled
                                    else args.device if args.device.startswith("cuda") else "cpu")
-        self.start_epoch, self.best_fitness, self.resume_state = 0, -1.0, None
+        self.start_epoch, self.best_fitness, self.resume_state, self.lock = 0, -1.0, None, None
         if args.resume:
             self.resume_state = load_training_state(args.resume)
             saved = dict(self.resume_state["train_args"])
@@ -95,9 +100,9 @@ class Trainer:
         self.dataset = self._datasets()
         self.loader = self._loader(self.dataset)
         self.nb = len(self.loader) if a.max_batches is None else min(len(self.loader), a.max_batches)
-        self.accumulate = max(round(NOMINAL_BATCH / a.batch), 1)
-        decay = a.weight_decay * a.batch * self.accumulate / NOMINAL_BATCH
-        iterations = math.ceil(len(self.dataset) / max(a.batch, NOMINAL_BATCH)) * a.epochs
+        self.accumulate = max(round(a.nbs / a.batch), 1)
+        decay = a.weight_decay * a.batch * self.accumulate / a.nbs
+        iterations = math.ceil(len(self.dataset) / max(a.batch, a.nbs)) * a.epochs
         self.optimizer, name, self.lr0, self.momentum = build_optimizer(
             self.model, a.optimizer, a.lr0, a.momentum, decay, self.data.nc, iterations)
         self.lf = lr_lambda("cosine" if a.cos_lr else "linear", a.epochs, a.lrf)
@@ -117,6 +122,7 @@ class Trainer:
         elif self.dist.main:
             self.run_dir = new_run_dir(a.project, a.name, a.exist_ok)
         if self.dist.main:
+            self.lock = lock_run_dir(self.run_dir)
             (self.run_dir / "weights").mkdir(parents=True, exist_ok=True)
             for stale in (self.run_dir / "weights").glob(".*.tmp"):  # a write interrupted by a kill: never a checkpoint
                 stale.unlink()
@@ -124,7 +130,7 @@ class Trainer:
             if self.skip_report:
                 write_problems_csv(self.run_dir / "skipped_train.csv", self.skip_report)
             self.log(f"{name} lr0={self.lr0} momentum={self.momentum} weight_decay={decay:.2e}, batch {a.batch} "
-                     f"(accumulate {self.accumulate} to {NOMINAL_BATCH}), {len(self.dataset)} train images")
+                     f"(accumulate {self.accumulate} to {a.nbs}), {len(self.dataset)} train images")
 
     def _restore(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])
@@ -182,6 +188,8 @@ class Trainer:
             w = self.run_dir / "weights"
             result = TrainResult(self.run_dir, w / "best.pt", w / "last.pt", self.best_fitness, epoch + 1, metrics)
         self.dist.close()
+        if self.lock is not None:
+            self.lock.close()
         return result
 
     def _seed_epoch(self, epoch: int) -> None:
@@ -210,13 +218,15 @@ class Trainer:
                 break
             ni = i + self.nb * epoch
             if ni <= nw:
-                self.accumulate = max(1, round(np.interp(ni, [0, nw], [1, NOMINAL_BATCH / a.batch])))
+                self.accumulate = max(1, round(np.interp(ni, [0, nw], [1, a.nbs / a.batch])))
                 warmup_step(self.optimizer, ni, nw, epoch, self.lf, self.lr0, self.momentum, a.warmup_bias_lr, a.warmup_momentum)
             imgs = batch["img"].to(self.device, non_blocking=True).float() / 255
             if self.device.type == "cuda":
                 imgs = imgs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
                 loss, parts = self.criterion(self.model(imgs), batch)
+            if not bool(torch.isfinite(loss)):
+                self._diverged(epoch, i, parts)
             self.scaler.scale(loss * self.dist.world_size).backward()
             if ni - last_step >= self.accumulate or i == self.nb - 1:
                 self._optimizer_step()
@@ -228,6 +238,14 @@ class Trainer:
             self.timing["images"] += len(imgs)
         progress.close()
         return mean.numpy()
+
+    def _diverged(self, epoch: int, batch: int, parts: torch.Tensor) -> None:
+        """A non-finite loss ends the run before it can reach a checkpoint: the last good one stays."""
+        values = ", ".join(f"{k} {float(v):.4g}" for k, v in zip(("box", "seg", "cls", "dfl"), parts.cpu()))
+        kept = self.run_dir / "weights" / "last.pt" if self.run_dir else None
+        where = f"the last good checkpoint is {kept}" if kept is not None and kept.exists() else "no checkpoint was written"
+        raise TrainingDiverged(f"training stopped at epoch {epoch + 1}, batch {batch + 1}: the loss is not finite "
+                               f"({values}); {where}. Lower --lr0, or check the labels and augmentation settings")
 
     def _optimizer_step(self) -> None:
         self.scaler.unscale_(self.optimizer)

@@ -21,7 +21,7 @@ class EpochProgress:
         self.progress = None
         if self.interactive:
             self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=Console(stderr=True))
+                                     TextColumn("{task.fields[losses]}"), TimeRemainingColumn(), console=Console(stderr=True, markup=False, highlight=False))
             self.task = self.progress.add_task(self.label, total=total, losses="")
             self.progress.start()
         self.text = ""

@@ -23,6 +23,28 @@ def new_run_dir(project: str, name: str, exist_ok: bool) -> Path:
     return increment_dir(Path(project) / name, exist_ok)
 
 
+LOCK_NAME = ".edgeseg-lock"
+
+
+def lock_run_dir(run_dir: Path):
+    """Hold an exclusive lock on the run directory for this process's lifetime: a second `train --resume` (or a
+    run reusing it with --exist-ok) refuses instead of writing the same results.csv and checkpoints."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no advisory locks to take
+        return None
+    handle = open(run_dir / LOCK_NAME, "a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UsageError(f"{run_dir}: another edgeseg process is training in this run directory; wait for it to "
+                         f"finish (or stop it) before resuming") from None
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def write_args(run_dir: Path, args: dict) -> None:
     (run_dir / "args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
 

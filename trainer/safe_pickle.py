@@ -179,7 +179,26 @@ def _open_archive(path: Path) -> tuple[zipfile.ZipFile, str]:
         raise ModelFormatError(f"{path}: corrupt checkpoint archive ({err})") from None
     if len(roots) != 1:
         raise ModelFormatError(f"{path}: not a PyTorch checkpoint (no single data.pkl inside)")
+    _check_sizes(archive, path)
     return archive, roots[0]
+
+
+MAX_UNPACKED_BYTES = 2 << 30  # yolov8x-seg in FP32 with optimizer state is ~0.9 GB
+MAX_DEFLATE_RATIO = 50  # torch.save stores members uncompressed; a highly compressed member is a bomb
+
+
+def _check_sizes(archive: zipfile.ZipFile, path: Path) -> None:
+    """Refuse archives whose members would unpack to far more than the file holds, before reading any."""
+    infos = archive.infolist()
+    total = sum(info.file_size for info in infos)
+    if total > MAX_UNPACKED_BYTES:
+        archive.close()
+        raise ModelFormatError(f"{path}: its members unpack to {total:,} bytes (limit {MAX_UNPACKED_BYTES:,}); refusing it")
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_DEFLATE_RATIO * max(info.compress_size, 1):
+            archive.close()
+            raise ModelFormatError(f"{path}: member '{info.filename[:80]}' unpacks {info.compress_size:,} bytes into "
+                                   f"{info.file_size:,}; refusing a compression bomb")
 
 
 def pickle_globals(path: str | Path) -> set[str]:

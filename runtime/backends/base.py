@@ -9,7 +9,9 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..checks import Range, check_number
 from ..errors import ModelFormatError, UsageError
+from ..text import plain
 from ..metadata import ModelMetadata
 
 
@@ -30,6 +32,12 @@ class BackendOptions:
     device: str = "cpu"
     threads: int | None = None  # None: all physical cores
     exec_precision: str | None = None  # None: the artifact's own precision (fp32 stays fp32)
+
+    def __post_init__(self) -> None:
+        if self.threads is not None:
+            check_number(self.threads, "--threads", Range(1, 1024, integer=True))
+        if self.exec_precision not in (None, "fp32", "bf16", "fp16"):
+            raise UsageError(f"--exec-precision must be fp32, bf16 or fp16, got {plain(repr(self.exec_precision), 40)}")
 
 
 @dataclass

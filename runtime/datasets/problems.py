@@ -10,9 +10,11 @@ Problem = tuple[str, str]  # (file, reason)
 
 
 def reason_kind(reason: str) -> str:
-    """The reason without its line number ("line 3: duplicate line dropped" -> "duplicate line dropped")."""
+    """The reason without its line number or particulars ("line 3: duplicate line dropped" -> "duplicate line
+    dropped"; "image too large to decode (40000x40000 ...)" -> "image too large to decode")."""
     head, _, tail = reason.partition(": ")
-    return tail if head.startswith("line ") and tail else reason
+    reason = tail if head.startswith("line ") and tail else reason
+    return reason.split(" (", 1)[0] if reason.endswith(")") else reason
 
 
 def summary_lines(report: list[Problem], limit: int = 20) -> list[str]:

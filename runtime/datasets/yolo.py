@@ -6,11 +6,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from ..errors import UsageError
 from ..metadata import parse_names
+from ..safe_yaml import read_yaml
 from ..sources import IMAGE_SUFFIXES
+from ..text import plain
 
 MIN_POINTS = 3
 CLIP_TOLERANCE = 0.01  # coordinates this far outside [0, 1] are clipped (and reported); further out is dropped
@@ -70,10 +71,7 @@ def load_data_yaml(path: str | Path) -> DataConfig:
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such dataset file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: not valid YAML ({' '.join(str(err).split())})") from None  # one line
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a dataset description must be a mapping")
     missing = [k for k in ("names", "val") if k not in data]
@@ -81,10 +79,10 @@ def load_data_yaml(path: str | Path) -> DataConfig:
         raise UsageError(f"{path}: missing required keys {missing}")
     names = parse_names(data["names"], str(path))
     if "nc" in data and (not isinstance(data["nc"], int) or data["nc"] != len(names)):
-        raise UsageError(f"{path}: nc is {data['nc']!r} but 'names' lists {len(names)} classes")
+        raise UsageError(f"{path}: nc is {plain(repr(data['nc']), 40)} but 'names' lists {len(names)} classes")
     base = data.get("path", ".")
     if not isinstance(base, str):
-        raise UsageError(f"{path}: 'path' must be a string, got {base!r}")
+        raise UsageError(f"{path}: 'path' must be a string, got {plain(repr(base), 80)}")
     root = (path.parent / base).resolve() if not Path(base).is_absolute() else Path(base)
     if data.get("download") and not _splits_present(data, root):
         from .download import download_dataset

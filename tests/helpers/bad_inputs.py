@@ -15,6 +15,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from .hostile_inputs import yaml_alias_bomb
+
 GOOD_LINE = "0 0.2 0.2 0.6 0.2 0.6 0.6 0.2 0.6"
 
 
@@ -102,7 +104,19 @@ def _image_kinds(s: Split) -> list[tuple[str, Callable[[], None], Expect]]:
         ("directory_named_jpg", lambda: (s.images / "folder.jpg").mkdir(), Expect("", "used")),
         ("label_is_a_directory", lambda: (s.image("labeldir.png", label=None), (s.labels / "labeldir.txt").mkdir()),
          Expect("", "adjusted", "labeldir.txt", "not a regular file")),
+        *_hostile_kinds(s),
     ]
+
+
+def _hostile_kinds(s: Split) -> list[tuple[str, Callable[[], None], Expect]]:
+    """Decompression bombs (a few hundred bytes whose header claims tens of thousands of pixels a side) are skipped
+    before decoding; file names that would rewrite a terminal or look like markup or globs are used as they are."""
+    from .hostile_inputs import HOSTILE_FILE_NAMES, IMAGE_BOMBS
+
+    kinds = [(f"image_{b.name.split('.')[0]}", (lambda b=b: _raw(s, b.name, b.data)),
+              Expect("", "skipped", b.name, b.reason)) for b in IMAGE_BOMBS]
+    kinds += [(f"file_name_{i}", (lambda n=n: s.image(n)), Expect("", "used")) for i, n in enumerate(HOSTILE_FILE_NAMES)]
+    return kinds
 
 
 def _label_kinds(s: Split) -> list[tuple[str, str | bytes, str | None]]:
@@ -131,6 +145,11 @@ def _label_kinds(s: Split) -> list[tuple[str, str | bytes, str | None]]:
         ("crlf_line_endings", f"{g}\r\n1 0.1 0.1 0.4 0.1 0.4 0.4\r\n", None),
         ("utf8_bom", "\ufeff" + f"{g}\n", None),
         ("blank_and_padded_lines", f"\n   \n  {g}  \n\t\n", None),
+        ("escape_sequence_token", f"{g}\n0 0.1 \x1b[2J 0.5 0.1 0.5 0.5\n", "non-numeric"),
+        ("token_of_100kb", f"{g}\n0 0.1 {'9' * 100_000}x 0.5 0.1 0.5 0.5\n", "non-numeric"),
+        ("class_1e30", f"{g}\n1e30 0.1 0.1 0.5 0.1 0.5 0.5\n", "outside 0.."),
+        ("coordinate_overflows_to_inf", f"{g}\n0 0.1 1e309 0.5 0.1 0.5 0.5\n", "NaN or infinite"),
+        ("hex_float_token", f"{g}\n0 0x1p-2 0.1 0.5 0.1 0.5 0.5\n", "non-numeric"),
         ("long_polygon_1000_points", "0 " + " ".join(f"{0.5 + 0.3 * np.cos(a):.5f} {0.5 + 0.3 * np.sin(a):.5f}"
                                                       for a in np.linspace(0, 2 * np.pi, 1000, endpoint=False)) + "\n", None),
     ]
@@ -163,6 +182,12 @@ BAD_YAMLS = {
     "not_a_mapping": ("- just\n- a list\n", "must be a mapping"),
     "invalid_yaml": ("names: [a, b\nval: :\n", "not valid YAML"),
     "binary_garbage": (b"\xff\xfe\x00\x81garbage", "not valid YAML"),
+    "alias_bomb": (yaml_alias_bomb(), "YAML aliases"),
+    "names_with_gap": ("path: .\ntrain: images/train\nval: images/val\nnames: {0: a, 2: b}\n", "without gaps"),
+    "download_not_a_string": ("path: nowhere\ntrain: images/train\nval: images/val\nnames: [a]\ndownload: 5\n",
+                              "'download' must be a URL string"),
+    "escape_in_nc": ("path: .\ntrain: images/train\nval: images/val\nnc: \"\\e[2J\"\nnames: [a]\n", "nc is '\\x1b[2J'"),
+    "huge_yaml": ("names: [a]\nval: images/val\n# " + "x" * (5 << 20) + "\n", "too large"),
 }
 
 

@@ -1,0 +1,101 @@
+"""The one verification of quantised artifacts, on what users see: real images (the val split when --data is given,
+else the calibration set's held-out part) go through the artifact and the FP32 PyTorch model, the shared
+post-processing turns both into detections and masks, and the artifact's are scored against the FP32 model's
+confident ones (agreement mAP). Raw outputs are compared only on the anchors that matter: those the FP32 model
+is confident about (or its best ones when it is confident about none). Non-finite outputs always fail."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgeseg.calibration.dataset import CalibrationSet
+from edgeseg.runtime.backends import BackendOptions
+from edgeseg.runtime.datasets.yolo import load_data_yaml
+from edgeseg.runtime.letterbox import letterbox, letterbox_geometry, to_input_tensor
+from edgeseg.runtime.loader import load
+from edgeseg.runtime.postprocess import PostprocessConfig, postprocess
+from edgeseg.runtime.sources import read_image
+from edgeseg.runtime.validate import VAL_DEFAULTS
+
+from .verify import (CONFIDENT, INT8_MIN_AGREEMENT, INT8_MIN_ANCHOR_COSINE, TOP_ANCHORS, ExportVerificationError,
+                     VerifyReport, _torch_raw, check_finite, cosine)
+
+VERIFY_IMAGES = 32  # val images the check runs on (the mAP budget, when asked, already scores the whole split)
+ANCHOR_KEYS = ("boxes", "scores", "mask_coeffs")
+
+
+def val_images(data: str, imgsz: tuple[int, int], n: int = VERIFY_IMAGES) -> list[np.ndarray]:
+    """The first n readable images of the val split, letterboxed as every artifact sees them."""
+    out = []
+    for path in load_data_yaml(data).splits.get("val", []):
+        if len(out) >= n:
+            break
+        try:
+            out.append(letterbox(read_image(path), imgsz)[0])
+        except Exception:  # an unreadable image is the dataset's problem, reported by val; here it is just skipped
+            continue
+    return out
+
+
+def verification_images(data: str | None, holdout: CalibrationSet | None, imgsz) -> tuple[list[np.ndarray], str]:
+    """(letterboxed images, what they are): the val split's when there is one, else held-out calibration images."""
+    if data:
+        images = val_images(data, tuple(imgsz))
+        if images:
+            return images, f"{len(images)} val images of {data}"
+    if holdout is not None and len(holdout):
+        return list(holdout.images), f"{len(holdout)} held-out calibration images"
+    raise ExportVerificationError("INT8 verification needs real images: --data with a val split, or a calibration set "
+                                  "large enough to hold some images out")
+
+
+def _confident(scores: np.ndarray) -> np.ndarray:
+    best = scores.max(-1)
+    idx = np.flatnonzero(best >= CONFIDENT)
+    return idx if len(idx) >= TOP_ANCHORS // 10 else np.argsort(-best)[:TOP_ANCHORS]
+
+
+def _detections(raw: dict[str, np.ndarray], image: np.ndarray, names: dict[int, str], cfg: PostprocessConfig) -> tuple:
+    info = letterbox_geometry(image.shape[:2], image.shape[:2])  # the letterboxed image is its own original
+    (res,) = postprocess(raw, [info], names, cfg)
+    return res.boxes, res.scores, res.class_ids, res.instance_masks
+
+
+def verify_quantized(path: Path, model: torch.nn.Module, engine: str, images: list[np.ndarray], label: str,
+                     names: dict[int, str]) -> VerifyReport:
+    """Raise ExportVerificationError unless the artifact's detections agree with the FP32 model's."""
+    from .gate import AGREEMENT_CONF, agreement_of
+
+    predictor = load(path, backend=engine, options=BackendOptions())
+    report = VerifyReport(predictor.backend.describe(), [], images=label)
+    cfg = PostprocessConfig(**VAL_DEFAULTS)
+    ref, got, pairs = {}, {}, {k: ([], []) for k in ANCHOR_KEYS}
+    for i, image in enumerate(images):
+        x = to_input_tensor([image])
+        out = predictor.run_raw(x)
+        check_finite(path, out)
+        want = _torch_raw(model, x)
+        sel = _confident(want["scores"][0])
+        for key in ANCHOR_KEYS:
+            pairs[key][0].append(want[key][0][sel])
+            pairs[key][1].append(out[key][0][sel])
+        ref[str(i)], got[str(i)] = _detections(want, image, names, cfg), _detections(out, image, names, cfg)
+    report.shapes = [tuple(to_input_tensor(images[:1]).shape)]
+    report.cosine = {k: cosine(np.concatenate(a), np.concatenate(b)) for k, (a, b) in pairs.items()}
+    confident = sum(int((r[1] >= AGREEMENT_CONF).sum()) for r in ref.values())
+    if confident:
+        box, mask = agreement_of(ref, got, names)
+        report.agreement = {"box": round(box, 4), "mask": round(mask, 4)}
+        bad = {k: v for k, v in report.agreement.items() if not v >= INT8_MIN_AGREEMENT}
+        what = f"{', '.join(f'{k} agreement mAP50-95 {v:.3f}' for k, v in bad.items())} < {INT8_MIN_AGREEMENT}"
+    else:  # the FP32 model finds nothing confident here: its best anchors must still come out the same
+        bad = {k: v for k, v in report.cosine.items() if k != "boxes" and not v >= INT8_MIN_ANCHOR_COSINE}
+        what = f"cosine on the FP32 model's best anchors {', '.join(f'{k} {v:.3f}' for k, v in bad.items())} " \
+               f"< {INT8_MIN_ANCHOR_COSINE} (it has no detection >= {AGREEMENT_CONF} there)"
+    if bad:
+        raise ExportVerificationError(f"{path.name}: INT8 verification failed on {label}: {what} with the FP32 "
+                                      f"model; the artifact was not written")
+    return report
+
