@@ -92,3 +92,56 @@ def test_an_earlier_export_of_the_same_format_is_replaced_and_nothing_else(small
     after = _snapshot(tmp_path)
     assert {k: after[k] for k in before} == before
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".edgeseg-export-")]
+
+
+# ---- every other command that writes: --project/--name, --out, --output pointed at ., a folder of user files, a file
+
+def _cli(argv: list[str]) -> int:
+    from edgeseg.cli import main
+
+    return main(argv)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    from edgeseg.runtime.datasets.synthetic import generate_dataset
+
+    return generate_dataset(tmp_path_factory.mktemp("tiny"), n_train=2, n_val=2, seed=11)
+
+
+def _commands(kind: str, target: Path, data: Path, images: Path, model: Path) -> list[list[str]]:
+    """The writing commands with their output aimed at `target` (a directory, or a file for kind 'file')."""
+    images = str(images)
+    # a run directory named like the user's file, or like their folder of photos, reused with --exist-ok
+    project = ["--project", str(target.parent if kind == "file" else target),
+               "--name", target.name if kind == "file" else "photos"]
+    return [
+        ["predict", "--model", str(model), "--source", images, *project],  # a new photos2/ beside theirs
+        ["predict", "--model", str(model), "--source", images, *project, "--exist-ok"],
+        ["val", "--model", str(model), "--data", str(data), *project, "--exist-ok"],
+        ["calib", "build", "--data", str(data), "--out", str(target), "--imgsz", "64"],
+        ["train", "--data", str(data), "--epochs", "1", "--max-batches", "1", "--imgsz", "64", "--batch", "2",
+         "--workers", "0", "--no-plots", *project, "--exist-ok"],
+    ]
+
+
+@pytest.mark.parametrize("kind", ["dot", "user-folder", "file"])
+def test_no_command_touches_a_file_it_did_not_create(kind, small_checkpoint, tiny_data, tmp_path, monkeypatch):
+    """predict/val/train with --project/--name --exist-ok and calib build --out, aimed at the current directory, a
+    folder of the user's files, or a user's file: each refuses (exit 2) or writes beside, never over, their files."""
+    monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "work"
+    before = _user_files(folder)
+    monkeypatch.chdir(folder)
+    target = {"dot": Path("."), "user-folder": folder, "file": folder / "notes.txt"}[kind]
+    data80 = tmp_path / "data80.yaml"  # the generated images with the test model's 80 class names
+    data80.write_text(f"path: {tiny_data.parent}\ntrain: images/train\nval: images/val\nnames: {list(range(80))}\n")
+    codes = []
+    for argv in _commands(kind, target, data80, tiny_data.parent / "images" / "val", small_checkpoint):
+        codes.append(_cli(argv))
+        assert codes[-1] in (0, 2), (argv, codes[-1])
+        after = _snapshot(folder)
+        assert {k: after.get(k) for k in before} == before, f"{argv[0]} changed a user file"
+    assert codes[0] == 0 and codes[1:] == [2, 2, 2, 2], codes  # written beside; every reuse or overwrite refused
+    if kind != "file":
+        assert (folder / "photos2" / "predictions.json").is_file()
