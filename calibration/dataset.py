@@ -23,6 +23,7 @@ from edgeseg.runtime.datasets.yolo import DataConfig, label_path, load_data_yaml
 from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.letterbox import letterbox, to_input_tensor
 from edgeseg.runtime.metadata import PREPROCESSING_DEFAULT, ModelMetadata, edgeseg_version
+from edgeseg.runtime.paths import sha256_file
 from edgeseg.runtime.sources import read_image
 
 MANIFEST_FORMAT = "edgeseg.calibration/1"
@@ -39,14 +40,6 @@ class CalibrationError(UsageError):
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def preprocessing_spec(imgsz: tuple[int, int], stride: int = 32) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from edgeseg.runtime.errors import EdgesegError, UsageError
+from edgeseg.runtime.formats import FORMATS
 from edgeseg.runtime.metadata import ModelMetadata
 
 from .options import ExportOptions
@@ -34,12 +35,19 @@ class Exporter(ABC):
 
     format: ClassVar[str]
     source: ClassVar[str]  # "torch" or "onnx": what the conversion starts from
-    artifact_suffix: ClassVar[str]  # ".onnx", "_openvino_model", ...
+    artifact_suffix: ClassVar[str]  # from the format table: ".onnx", "_openvino_model", ...
     supports_dynamic: ClassVar[bool] = True
     supports_half: ClassVar[bool] = True
     single_image: ClassVar[bool] = False  # the format has no batch dimension (ncnn, CoreML image input, TFLite)
-    embeds_metadata: ClassVar[bool] = True
-    engine: ClassVar[str]  # the runtime engine that verifies the artifact
+    engine: ClassVar[str | None]  # from the format table: its first engine verifies the artifact (None: none runs here)
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        """The suffix and the verifying engine are the format table's, not restated per exporter."""
+        super().__init_subclass__(**kwargs)
+        spec = FORMATS.get(getattr(cls, "format", ""))
+        if spec is not None:
+            cls.artifact_suffix = spec.suffix
+            cls.engine = spec.engines[0] if spec.engines else None
 
     @classmethod
     def check_options(cls, options: ExportOptions) -> None:
@@ -50,11 +58,16 @@ class Exporter(ABC):
             raise UsageError(f"--half is not supported for {cls.format} exports on this host")
         if options.batch != 1 and cls.single_image:
             raise UsageError(f"{cls.format} models take one image per run (predict loops over a batch): use --batch 1")
+        if cls.int8_only and not options.int8:
+            raise UsageError(f"{cls.format} models are full-integer INT8: add --int8 with --calib DIR or --data d.yaml")
+        if cls.required_layout and options.layout != cls.required_layout:
+            raise UsageError(f"{cls.format} exports need --layout {cls.required_layout} ({cls.required_layout_why})")
 
     requires: ClassVar[tuple[str, ...]] = ()  # python modules the conversion needs
     extra: ClassVar[str] = "export"  # the pip extra that installs them
     input_layout: ClassVar[str] = "NCHW"  # NHWC for mobile formats (recorded in the metadata)
     required_layout: ClassVar[str | None] = None  # an output layout the target cannot do without
+    required_layout_why: ClassVar[str] = ""
     int8_only: ClassVar[bool] = False
     int8_weights_only: ClassVar[bool] = False  # --int8 quantises weights inside the exporter (no calibration)
     int8_scheme: ClassVar[str] = ""
@@ -76,12 +89,32 @@ class Exporter(ABC):
         from edgeseg.runtime.errors import NotAvailableError
 
         raise NotAvailableError(f"cannot verify the {cls.format} export: its engine '{cls.engine}' is not available "
-                                f"here (install it, or pass verify=False to skip the check)")
+                                f"here (install it, or pass check_outputs=False to skip the check)")
 
     @classmethod
-    def finalize(cls, artifact: Path, metadata: ModelMetadata, final: Path, say) -> tuple[Path, ModelMetadata]:
+    def finalize(cls, artifact: Path, metadata: ModelMetadata, final: Path, say,
+                 options: ExportOptions) -> tuple[Path, ModelMetadata]:
         """A last step after verification (e.g. a device compiler); by default the artifact is final as it is."""
         return artifact, metadata
+
+    # ---- device bundles: what a profile with a build step (run on or for the device) gets ---------------------
+    @classmethod
+    def bundle_available(cls) -> tuple[bool, str]:
+        """Whether a device bundle can be made here; by default, whether this export can."""
+        return cls.available()
+
+    @classmethod
+    def bundle_input(cls, source, options: ExportOptions, progress):
+        """What the device's build step starts from: by default this format, exported and verified as usual."""
+        from .export import export
+
+        return export(source, options, progress)
+
+    @classmethod
+    def bundle_extras(cls, result, staging: Path, quant: dict, progress) -> bool:
+        """Files the device's INT8 build needs beside `result` (a calibration cache, ...), written into staging;
+        True when the INT8 build script can run. By default the format has no device-side INT8 build."""
+        return False
 
     @abstractmethod
     def export(self, ctx: ExportContext) -> Path:

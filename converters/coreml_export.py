@@ -34,9 +34,7 @@ class CoreMLExporter(Exporter):
     single_image = True
     format = "coreml"
     source = "torch"
-    artifact_suffix = ".mlpackage"
     supports_dynamic = False
-    engine = "coreml"
     requires = ("coremltools",)
     int8_weights_only = True
     int8_scheme = INT8_SCHEME

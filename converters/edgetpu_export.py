@@ -59,34 +59,35 @@ class EdgeTpuExporter(Exporter):
     single_image = True
     format = "edgetpu"
     source = "onnx"
-    artifact_suffix = "_edgetpu.tflite"
     supports_dynamic = False
     supports_half = False
-    embeds_metadata = False
-    engine = "litert"
     input_layout = "NHWC"
     required_layout = "edgeseg-raw"
+    required_layout_why = ("the graph ends before the DFL softmax, which is outside the Edge TPU op set; the host "
+                           "decodes boxes")
     int8_only = True
     requires = ("onnx2tf", "tensorflow", "ai_edge_litert", "onnx", "onnxscript")
-
-    @classmethod
-    def check_options(cls, options: ExportOptions) -> None:
-        super().check_options(options)
-        if not options.int8:
-            raise UsageError("Edge TPU models are full-integer INT8: add --int8 with --calib DIR or --data d.yaml")
-        if options.layout != "edgeseg-raw":
-            raise UsageError("Edge TPU exports need --layout edgeseg-raw (the graph ends before the DFL softmax, which "
-                             "is outside the Edge TPU op set; the host decodes boxes)")
 
     def export(self, ctx: ExportContext) -> Path:
         raise UsageError("Edge TPU export runs through the INT8 path (--int8)")
 
     @classmethod
-    def finalize(cls, artifact: Path, metadata, final: Path, say) -> tuple[Path, object]:
+    def bundle_input(cls, source, options, progress):
+        """The compiler-ready full-integer graph, not compiled here: the bundle's script compiles it."""
+        from .export import export
+
+        ready = options.output.with_name("model_full_integer_quant.tflite")
+        return export(source, dataclasses.replace(options, output=ready, extra={**options.extra, "compile": False}),
+                      progress)
+
+    @classmethod
+    def finalize(cls, artifact: Path, metadata, final: Path, say, options: ExportOptions) -> tuple[Path, object]:
         report = op_report(artifact)
         say(f"Edge TPU op set: {report['in_edgetpu_set']}/{report['ops']} ops; first outside: "
             f"{report['first_unsupported'] or 'none'}")
         metadata = dataclasses.replace(metadata, quantization={**metadata.quantization, "edgetpu_ops": report})
+        if options.extra.get("compile") is False:  # a device bundle: compiled where edgetpu_compiler lives
+            return artifact, metadata
         if shutil.which(COMPILER) is None:
             ready = final.with_name(final.name.replace(cls.artifact_suffix, "_full_integer_quant.tflite"))
             ready.parent.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,11 @@ installation of tensorrt-cu13-libs ... failed. This is a special placeholder pac
 package from NVIDIA's own package index"), and neither this host nor the lent GPU host reaches it."""
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from edgeseg.runtime.errors import EdgesegError, UsageError
@@ -31,10 +34,7 @@ class BuildError(EdgesegError):
 class EngineExporter(Exporter):
     format = "engine"
     source = "onnx"
-    artifact_suffix = ".engine"
     supports_dynamic = False
-    embeds_metadata = False
-    engine = "tensorrt"
     int8_weights_only = True  # --int8 is handled here: a calibration cache for trtexec, not a quantised graph
     int8_scheme = "tensorrt-calibration-cache"
 
@@ -64,6 +64,38 @@ class EngineExporter(Exporter):
             tail = [ln for ln in (done.stdout + done.stderr).splitlines() if ln.strip()][-3:]
             raise BuildError(f"trtexec could not build the engine (exit {done.returncode}): {' | '.join(tail)[:400]}")
         return out
+
+    @classmethod
+    def bundle_available(cls) -> tuple[bool, str]:
+        """The engine is built on the device by trtexec; here only its ONNX input is made."""
+        from .registry import get_exporter
+
+        return get_exporter("onnx").available()
+
+    @classmethod
+    def bundle_input(cls, source, options, progress):
+        """The ONNX graph trtexec builds from (FP16 weights when the profile says fp16), verified here."""
+        from .export import export
+
+        onnx = dataclasses.replace(options, format="onnx", int8=False, output=options.output.with_name("model.onnx"))
+        return export(source, onnx, progress)
+
+    @classmethod
+    def bundle_extras(cls, result, staging: Path, quant: dict, progress) -> bool:
+        """A TensorRT calibration cache measured on our calibration set, and the set's manifest."""
+        from .int8 import calibration_for
+        from .options import ExportOptions
+        from .quantize.tensorrt import write_calibration_cache
+
+        options = ExportOptions(format="onnx", imgsz=tuple(result.metadata.imgsz), int8=True,
+                                **{k: v for k, v in quant.items() if k in ("calib", "data", "calib_n")})
+        calib = calibration_for(options, result.metadata, str(result.path))
+        if progress:
+            progress(f"measuring activation ranges on {len(calib)} calibration images for the TensorRT cache")
+        with tempfile.TemporaryDirectory() as tmp:
+            write_calibration_cache(result.path, calib, staging / "calib.cache", Path(tmp))
+        (staging / "calibration_manifest.json").write_text(json.dumps(calib.manifest, indent=2) + "\n")
+        return True
 
     @staticmethod
     def _calibration_cache(ctx: ExportContext) -> Path:

@@ -2,6 +2,7 @@
 runtime, and only then move the artifact into place (never a half-written file at the final path)."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import os
 import shutil
@@ -54,7 +55,8 @@ def load_model(source):
     if path.suffix.lower() in (".pt", ".pth"):
         raise UsageError(f"{path}: no such checkpoint file")
     cfg = config_from_file(path) if path.is_file() else config_from_name(str(source))
-    return build_model(cfg), ModelMetadata(names={i: str(i) for i in range(cfg.nc)}, architecture=cfg.to_dict())
+    model = build_model(cfg)
+    return model, model.metadata({i: str(i) for i in range(cfg.nc)})
 
 
 def _publish(artifact: Path, final: Path, meta: ModelMetadata, suffix: str) -> None:
@@ -115,12 +117,18 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
     if not ok:
         raise NotAvailableError(f"cannot export {options.format}: {why}")
     model, base_meta = load_model(source)
+    if options.end2end:
+        if not model.head.has_one2one:
+            raise UsageError(f"--end2end needs a model with a one-to-one head (YOLO26); {model.cfg.name} has none")
+        model = copy.deepcopy(model)  # the copy checks the export against the same (one-to-one) head
+        model.head.end2end = True
     final = resolve_output(options.output, default_output(str(source), exporter_cls), exporter_cls.artifact_suffix)
     meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
                                layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version,
+                               end2end=options.end2end,
                                quantization={"scheme": exporter_cls.int8_scheme} if options.int8 else {},
                                input_layout=exporter_cls.input_layout)
-    wrapper = ExportWrapper(model, options.layout)
+    wrapper = ExportWrapper(model, options.layout, options.end2end)
     try:
         return _export_staged(options, exporter_cls, wrapper, model, meta, final, calibrated_int8, say)
     except OSError as err:  # disk full, read-only directory, ...: the staging directory is already gone
@@ -169,18 +177,18 @@ def _export_staged(options: ExportOptions, exporter_cls, wrapper, model, meta: M
             artifact = exporter_cls().export(ctx)
         meta.write_sidecar(artifact)
         report = None
-        if options.verify and engine_available(exporter_cls.engine) and images is not None:
+        if options.check_outputs and engine_available(exporter_cls.engine) and images is not None:
             from .verify_int8 import verify_quantized
 
             say(f"verifying the INT8 detections against the FP32 model on {images[1]}")
             report = verify_quantized(artifact, model, exporter_cls.engine, images[0], images[1], meta.names)
-        elif options.verify and engine_available(exporter_cls.engine):
+        elif options.check_outputs and engine_available(exporter_cls.engine):
             say("verifying against the PyTorch model")
             report = verify_artifact(artifact, model, exporter_cls.engine, options.precision, options.imgsz,
                                      options.batch, options.dynamic)
-        elif options.verify:
+        elif options.check_outputs:
             report = VerifyReport(exporter_cls.engine, [], note=exporter_cls.offline_check(artifact, meta))
-        artifact, meta = exporter_cls.finalize(artifact, meta, final, say)
+        artifact, meta = exporter_cls.finalize(artifact, meta, final, say, options)
         meta.write_sidecar(artifact)
         _publish(artifact, final, meta, exporter_cls.artifact_suffix)
     return ExportResult(final, meta, report, artifact_size(final))

@@ -64,6 +64,16 @@ def agreement_of(reference: dict[str, tuple], candidate: dict[str, tuple], names
     return float(result.box.map), float(result.seg.map)
 
 
+def letterboxed_detections(raw: dict[str, np.ndarray], shape: tuple[int, int], names: dict[int, str]) -> tuple:
+    """Validation-style detections (boxes, scores, classes, masks) of one already letterboxed image, which is its
+    own original: how quantisers and INT8 verification compare an artifact with the FP32 model on real pictures."""
+    from edgeseg.runtime.letterbox import letterbox_geometry
+    from edgeseg.runtime.postprocess import VAL_CONFIG, postprocess
+
+    (res,) = postprocess(raw, [letterbox_geometry(shape, shape)], names, VAL_CONFIG)
+    return res.boxes, res.scores, res.class_ids, res.instance_masks
+
+
 @dataclass
 class GateRow:
     """One line of the parity table; mAP figures on the 0-100 scale."""

@@ -60,9 +60,9 @@ def check_request(options: ExportOptions) -> None:
 def quantizer_for(fmt: str) -> Quantizer:
     cls = get_quantizer(fmt)
     if cls is None:
-        from .quantize.base import QUANTIZERS
+        from .quantize.base import int8_formats
 
-        raise NotAvailableError(f"INT8 export is not available for {fmt} here (INT8 formats: {', '.join(QUANTIZERS)})")
+        raise NotAvailableError(f"INT8 export is not available for {fmt} here (INT8 formats: {', '.join(int8_formats())})")
     missing = cls.missing()
     if missing:
         raise NotAvailableError(f"INT8 {fmt} export needs {', '.join(missing)}: pip install 'edgeseg[export]'")

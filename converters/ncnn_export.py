@@ -40,10 +40,7 @@ class NcnnExporter(Exporter):
     single_image = True
     format = "ncnn"
     source = "torch"
-    artifact_suffix = "_ncnn_model"
     supports_dynamic = False  # traced at one input size
-    embeds_metadata = False
-    engine = "ncnn"
     requires = ("pnnx", "ncnn")
 
 

@@ -33,8 +33,6 @@ def dynamic_shapes(dynamic: bool):
 class OnnxExporter(Exporter):
     format = "onnx"
     source = "torch"
-    artifact_suffix = ".onnx"
-    engine = "onnxruntime"
     requires = ("onnx", "onnxscript")
 
     def export(self, ctx: ExportContext) -> Path:

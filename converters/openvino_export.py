@@ -14,8 +14,6 @@ RT_INFO_KEY = "edgeseg_metadata"
 class OpenVinoExporter(Exporter):
     format = "openvino"
     source = "onnx"
-    artifact_suffix = "_openvino_model"
-    engine = "openvino"
     requires = ("openvino", "onnx", "onnxscript")  # converted from the ONNX export
 
     def export(self, ctx: ExportContext) -> Path:

@@ -23,8 +23,9 @@ class ExportOptions:
     opset: int | None = None
     simplify: bool = True
     layout: str = "edgeseg"
+    end2end: bool = False  # export the one-to-one head (YOLO26): final detections, no NMS in the runtime
     output: Path | None = None  # final artifact path; default: next to the checkpoint
-    verify: bool = True
+    check_outputs: bool = True  # compare the artifact with the source model before writing it (not the CLI's --verify gate)
     int8: bool = False
     calib: Path | None = None  # a calibration set directory (edgeseg calib build)
     data: str | None = None  # data.yaml: calibration from its train split when no --calib, val split for --max-drop

@@ -113,12 +113,9 @@ def convert_in_child(onnx_path: Path, out_dir: Path) -> Path:
 class PaddleExporter(Exporter):
     format = "paddle"
     source = "torch"
-    artifact_suffix = "_paddle_model"
     supports_dynamic = False
     supports_half = False
-    embeds_metadata = False
     single_image = True
-    engine = "paddle"
     requires = ("x2paddle", "paddle", "onnx", "onnxslim")
     extra = "paddle"
 

@@ -1,34 +1,19 @@
-"""Export targets by format name; modules are imported only when their target is asked for."""
+"""Export targets by format name, from the one format table (edgeseg.runtime.formats.FORMATS); modules are imported
+only when their target is asked for."""
 from __future__ import annotations
 
 import importlib
 
 from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.formats import FORMATS, export_formats, exporter_path
 
 from .base import Exporter
 
-EXPORTERS: dict[str, str] = {
-    "torchscript": "edgeseg.converters.torchscript:TorchScriptExporter",
-    "onnx": "edgeseg.converters.onnx_export:OnnxExporter",
-    "openvino": "edgeseg.converters.openvino_export:OpenVinoExporter",
-    "ncnn": "edgeseg.converters.ncnn_export:NcnnExporter",
-    "coreml": "edgeseg.converters.coreml_export:CoreMLExporter",
-    "tflite": "edgeseg.converters.tflite_export:TFLiteExporter",
-    "edgetpu": "edgeseg.converters.edgetpu_export:EdgeTpuExporter",
-    "saved_model": "edgeseg.converters.saved_model_export:SavedModelExporter",
-    "graphdef": "edgeseg.converters.saved_model_export:GraphDefExporter",
-    "tfjs": "edgeseg.converters.tfjs_export:TfjsExporter",
-    "paddle": "edgeseg.converters.paddle_export:PaddleExporter",
-    "engine": "edgeseg.converters.engine_export:EngineExporter",
-}
-
-
-def export_formats() -> list[str]:
-    return list(EXPORTERS)
+__all__ = ["export_formats", "get_exporter"]
 
 
 def get_exporter(fmt: str) -> type[Exporter]:
-    if fmt not in EXPORTERS:
-        raise UsageError(f"unknown export format '{fmt}' (available: {', '.join(EXPORTERS)})")
-    module_name, _, attr = EXPORTERS[fmt].partition(":")
+    if fmt not in FORMATS or FORMATS[fmt].exporter is None:
+        raise UsageError(f"unknown export format '{fmt}' (available: {', '.join(export_formats())})")
+    module_name, attr = exporter_path(fmt)
     return getattr(importlib.import_module(module_name), attr)

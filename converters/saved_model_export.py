@@ -15,12 +15,9 @@ SAVED_MODEL_PARTS = ("saved_model.pb", "variables", "assets", "fingerprint.pb")
 class SavedModelExporter(Exporter):
     format = "saved_model"
     source = "onnx"
-    artifact_suffix = "_saved_model"
     supports_dynamic = False
     supports_half = False
-    embeds_metadata = False
     single_image = True
-    engine = "tensorflow"
     input_layout = "NHWC"
     requires = ("onnx2tf", "tensorflow", "onnx", "onnxscript")
 
@@ -39,7 +36,6 @@ class SavedModelExporter(Exporter):
 
 class GraphDefExporter(SavedModelExporter):
     format = "graphdef"
-    artifact_suffix = ".pb"
 
     def export(self, ctx: ExportContext) -> Path:
         import tensorflow as tf

@@ -24,8 +24,6 @@ TFJS_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.int32): "int32", np.
 
 class TfjsExporter(GraphDefExporter):
     format = "tfjs"
-    artifact_suffix = "_web_model"
-    engine = "tfjs"
 
     def export(self, ctx: ExportContext) -> Path:
         import tensorflow as tf

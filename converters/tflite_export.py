@@ -18,10 +18,7 @@ class TFLiteExporter(Exporter):
     single_image = True
     format = "tflite"
     source = "onnx"
-    artifact_suffix = ".tflite"
     supports_dynamic = False
-    embeds_metadata = False
-    engine = "litert"
     input_layout = "NHWC"
     requires = ("onnx2tf", "tensorflow", "ai_edge_litert", "onnx", "onnxscript")
 

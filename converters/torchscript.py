@@ -13,9 +13,7 @@ METADATA_FILE = "edgeseg.json"
 class TorchScriptExporter(Exporter):
     format = "torchscript"
     source = "torch"
-    artifact_suffix = ".torchscript"
     supports_half = False  # fp16 convolutions are not implemented for CPU tensors in torch
-    engine = "torch"
 
     def export(self, ctx: ExportContext) -> Path:
         h, w = ctx.options.imgsz

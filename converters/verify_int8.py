@@ -13,11 +13,9 @@ import torch
 from edgeseg.calibration.dataset import CalibrationSet
 from edgeseg.runtime.backends import BackendOptions
 from edgeseg.runtime.datasets.yolo import load_data_yaml
-from edgeseg.runtime.letterbox import letterbox, letterbox_geometry, to_input_tensor
+from edgeseg.runtime.letterbox import letterbox, to_input_tensor
 from edgeseg.runtime.loader import load
-from edgeseg.runtime.postprocess import PostprocessConfig, postprocess
 from edgeseg.runtime.sources import read_image
-from edgeseg.runtime.validate import VAL_DEFAULTS
 
 from .verify import (CONFIDENT, INT8_MIN_AGREEMENT, INT8_MIN_ANCHOR_COSINE, TOP_ANCHORS, ExportVerificationError,
                      VerifyReport, _torch_raw, check_finite, cosine)
@@ -57,20 +55,13 @@ def _confident(scores: np.ndarray) -> np.ndarray:
     return idx if len(idx) >= TOP_ANCHORS // 10 else np.argsort(-best)[:TOP_ANCHORS]
 
 
-def _detections(raw: dict[str, np.ndarray], image: np.ndarray, names: dict[int, str], cfg: PostprocessConfig) -> tuple:
-    info = letterbox_geometry(image.shape[:2], image.shape[:2])  # the letterboxed image is its own original
-    (res,) = postprocess(raw, [info], names, cfg)
-    return res.boxes, res.scores, res.class_ids, res.instance_masks
-
-
 def verify_quantized(path: Path, model: torch.nn.Module, engine: str, images: list[np.ndarray], label: str,
                      names: dict[int, str]) -> VerifyReport:
     """Raise ExportVerificationError unless the artifact's detections agree with the FP32 model's."""
-    from .gate import AGREEMENT_CONF, agreement_of
+    from .gate import AGREEMENT_CONF, agreement_of, letterboxed_detections
 
     predictor = load(path, backend=engine, options=BackendOptions())
     report = VerifyReport(predictor.backend.describe(), [], images=label)
-    cfg = PostprocessConfig(**VAL_DEFAULTS)
     ref, got, pairs = {}, {}, {k: ([], []) for k in ANCHOR_KEYS}
     for i, image in enumerate(images):
         x = to_input_tensor([image])
@@ -81,7 +72,8 @@ def verify_quantized(path: Path, model: torch.nn.Module, engine: str, images: li
         for key in ANCHOR_KEYS:
             pairs[key][0].append(want[key][0][sel])
             pairs[key][1].append(out[key][0][sel])
-        ref[str(i)], got[str(i)] = _detections(want, image, names, cfg), _detections(out, image, names, cfg)
+        ref[str(i)] = letterboxed_detections(want, image.shape[:2], names)
+        got[str(i)] = letterboxed_detections(out, image.shape[:2], names)
     report.shapes = [tuple(to_input_tensor(images[:1]).shape)]
     report.cosine = {k: cosine(np.concatenate(a), np.concatenate(b)) for k, (a, b) in pairs.items()}
     confident = sum(int((r[1] >= AGREEMENT_CONF).sum()) for r in ref.values())

@@ -19,9 +19,10 @@ class ExportWrapper(nn.Module):
     edgeseg-raw layout: box_logits (B,4*16,N) before the DFL instead of boxes (decoded on the host).
     ultralytics layout: output0 (B, 4+nc+nm, N) with xywh boxes, output1 protos."""
 
-    def __init__(self, model: nn.Module, layout: str = "edgeseg"):
+    def __init__(self, model: nn.Module, layout: str = "edgeseg", end2end: bool = False):
         super().__init__()
         self.model = copy.deepcopy(model).float().eval()
+        self.model.head.end2end = end2end
         self.model.fuse()
         for p in self.model.parameters():
             p.requires_grad_(False)

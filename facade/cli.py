@@ -10,6 +10,8 @@ import typer
 
 from edgeseg.argv import pop_verbose, rewrite_key_value
 from edgeseg.runtime.errors import EdgesegError
+from edgeseg.runtime.formats import export_formats
+from edgeseg.runtime.postprocess import PREDICT_CONFIG, VAL_CONFIG, configure
 from edgeseg.runtime.text import one_line
 
 app = typer.Typer(
@@ -39,9 +41,9 @@ def predict(
     source: str = typer.Option(..., help="Image, directory, glob, or video file."),
     model: str = typer.Option("yolov8n-seg", help="Model: a .pt checkpoint (edgeseg or Ultralytics), an artifact, or a name."),
     imgsz: Optional[int] = typer.Option(None, help="Inference size (default: the model's own)."),
-    conf: float = typer.Option(0.25, help="Confidence threshold."),
-    iou: float = typer.Option(0.7, help="NMS IoU threshold."),
-    max_det: int = typer.Option(300, help="Maximum detections per image."),
+    conf: float = typer.Option(PREDICT_CONFIG.conf, help="Confidence threshold."),
+    iou: float = typer.Option(PREDICT_CONFIG.iou, help="NMS IoU threshold."),
+    max_det: int = typer.Option(PREDICT_CONFIG.max_det, help="Maximum detections per image."),
     classes: Optional[list[int]] = typer.Option(None, help="Keep only these class ids (repeatable)."),
     agnostic_nms: bool = typer.Option(False, help="Class-agnostic NMS."),
     nms: Optional[bool] = typer.Option(None, "--nms/--no-nms", help="Run NMS (default: unless the model's outputs "
@@ -70,8 +72,8 @@ def predict(
         source=source, model=model, imgsz=imgsz, backend=backend, batch=batch, out=(project, name, exist_ok), profile=profile,
         options=BackendOptions(device=device, threads=threads, exec_precision=exec_precision),
         saves=(save, save_json, save_txt), verbose=STATE["verbose"], stream=stream,
-        post=dict(conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None, agnostic=agnostic_nms,
-                  nms=nms),
+        post=configure(PREDICT_CONFIG, conf=conf, iou=iou, max_det=max_det, classes=tuple(classes) if classes else None,
+                       agnostic=agnostic_nms, nms=nms),
     )
 
 
@@ -79,15 +81,16 @@ def predict(
 def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this artifact format.")) -> None:
     """List inference engines per artifact format, in preference order, and why any is skipped."""
     from edgeseg.runtime.backends import probe_all
+    from edgeseg.runtime.formats import FORMATS, format_spec
 
-    from edgeseg.runtime.formats import SUFFIX_FORMATS
-
-    for name in [fmt] if fmt else list(dict.fromkeys(f for _, f in SUFFIX_FORMATS)):
-        typer.echo(f"{name}:")
-        for probe in probe_all(name):
-            if probe.runs_format:
-                status = "available" if probe.available else "skipped"
-                typer.echo(f"  {probe.engine:14s} {status:10s} {probe.reason}")
+    for name in [format_spec(fmt).name] if fmt else list(FORMATS):
+        typer.echo(f"{name} ({FORMATS[name].suffix}; metadata: {FORMATS[name].metadata}):")
+        probes = [p for p in probe_all(name) if p.runs_format]
+        for probe in probes:
+            status = "available" if probe.available else "skipped"
+            typer.echo(f"  {probe.engine:14s} {status:10s} {probe.reason}")
+        if not probes:
+            typer.echo("  (no engine runs this format on this host)")
 
 
 @app.command()
@@ -131,9 +134,9 @@ def val(
     data: Path = typer.Option(..., help="Dataset data.yaml."),
     split: str = typer.Option("val", help="Split to score (val, test, train)."),
     imgsz: Optional[int] = typer.Option(None, help="Inference size (default: the model's own)."),
-    conf: float = typer.Option(0.001, help="Confidence threshold (low, as COCO evaluation expects)."),
-    iou: float = typer.Option(0.7, help="NMS IoU threshold."),
-    max_det: int = typer.Option(300, help="Maximum detections per image."),
+    conf: float = typer.Option(VAL_CONFIG.conf, help="Confidence threshold (low, as COCO evaluation expects)."),
+    iou: float = typer.Option(VAL_CONFIG.iou, help="NMS IoU threshold."),
+    max_det: int = typer.Option(VAL_CONFIG.max_det, help="Maximum detections per image."),
     nms: Optional[bool] = typer.Option(None, "--nms/--no-nms", help="Run NMS (default: unless the model's outputs "
                                                                    "are final detections)."),
     save_json: bool = typer.Option(False, help="Write COCO results JSON (category ids as in the dataset's json)."),
@@ -153,14 +156,13 @@ def val(
     if gt not in ("auto", "coco", "labels"):
         raise typer.BadParameter("--gt must be auto, coco or labels")
     run_val(model, data, split, imgsz, backend, BackendOptions(device=device, exec_precision=exec_precision),
-            (project, name, exist_ok), save_json, gt, dict(conf=conf, iou=iou, max_det=max_det, nms=nms))
+            (project, name, exist_ok), save_json, gt, configure(VAL_CONFIG, conf=conf, iou=iou, max_det=max_det, nms=nms))
 
 
 @app.command()
 def export(
     model: str = typer.Option(..., help="Checkpoint (.pt, edgeseg or Ultralytics) or model name to export."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="torchscript, onnx, openvino, ncnn, coreml, tflite, edgetpu, "
-                                                            "saved_model, graphdef, tfjs, paddle or engine."),
+    fmt: Optional[str] = typer.Option(None, "--format", help=f"{', '.join(export_formats())}."),
     target: Optional[str] = typer.Option(None, help="A device profile (see `edgeseg devices`): export exactly what "
                                                     "it asks for (a build bundle for TensorRT devices)."),
     all_formats: bool = typer.Option(False, "--all", help="Every format and precision that works here, with a report."),
@@ -180,19 +182,21 @@ def export(
                                              "drop exceeds its tolerance (FP32 0.1, FP16 0.3, INT8 --max-drop)."),
     opset: Optional[int] = typer.Option(None, help="ONNX opset (17 or newer; default 18)."),
     simplify: bool = typer.Option(True, help="Simplify the ONNX graph with onnxslim."),
-    layout: str = typer.Option("edgeseg", help="Outputs: edgeseg (boxes, scores, mask_coeffs, protos) or "
-                                                "ultralytics (output0, output1)."),
+    layout: str = typer.Option("edgeseg", help="Outputs: edgeseg (boxes, scores, mask_coeffs, protos), edgeseg-raw "
+                                                "(box outputs before the DFL) or ultralytics (output0, output1)."),
+    end2end: bool = typer.Option(False, help="Export the one-to-one head (YOLO26): final detections, no NMS."),
     output: Optional[Path] = typer.Option(None, help="Artifact path (default: beside the checkpoint); a directory "
                                                      "for --all."),
 ) -> None:
-    """Export a model; the artifact is verified against PyTorch (cosine >= 0.9999 FP32, 0.999 FP16) before it is written."""
+    """Export a model; the artifact is checked against PyTorch before it is written (FP32/FP16: raw outputs, cosine
+    >= 0.9999 / 0.999; INT8: detections and masks on real images, agreement mAP with the FP32 model)."""
     from edgeseg.cli_export import ExportRequest, run_export, run_export_all, run_export_target
 
     chosen = [name for name, on in (("--format", bool(fmt)), ("--target", bool(target)), ("--all", all_formats)) if on]
     if len(chosen) != 1:
         raise typer.BadParameter("give exactly one of --format, --target or --all")
     req = ExportRequest(model, fmt, imgsz, batch, dynamic, half, int8, calib, data, calib_n, calib_method, max_drop,
-                        verify, opset, simplify, layout, output)
+                        verify, opset, simplify, layout, output, end2end)
     if target:
         return run_export_target(req, target)
     if all_formats:

@@ -32,6 +32,7 @@ class ExportRequest:
     simplify: bool
     layout: str
     output: Path | None
+    end2end: bool = False
 
     def quant_options(self) -> dict:
         return dict(calib=self.calib, data=self.data, calib_n=self.calib_n, calib_method=self.calib_method,
@@ -75,6 +76,7 @@ def run_export(req: ExportRequest) -> None:
     _need_data(req)
     options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz), batch=req.batch, dynamic=req.dynamic,
                             half=req.half, int8=req.int8, opset=req.opset, simplify=req.simplify, layout=req.layout,
+                            end2end=req.end2end,
                             output=req.output, **req.quant_options())
     result = export_module.export(req.model, options, progress=_say)
     if result.report:

@@ -29,8 +29,7 @@ def frame_record(result) -> dict:
 
 
 def run_predict(source: str, model: str, imgsz, backend, batch: int, options: BackendOptions, out, saves,
-                verbose: bool, post: dict, profile: str | None = None, stream: bool = False) -> None:
-    PostprocessConfig(**post)  # option errors first, before the model or the source are opened
+                verbose: bool, post: PostprocessConfig, profile: str | None = None, stream: bool = False) -> None:
     if imgsz is not None:
         parse_imgsz(imgsz)
     if batch < 1:
@@ -50,7 +49,7 @@ def run_predict(source: str, model: str, imgsz, backend, batch: int, options: Ba
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                       console=console, transient=True, disable=stream or (total is not None and total <= 1)) as progress:
             task = progress.add_task("predict", total=total)
-            for result in predictor.stream(source, imgsz=imgsz, batch=batch, warn=warn, **post):
+            for result in predictor.stream(source, imgsz=imgsz, batch=batch, warn=warn, post=post):
                 speeds.add(result.speed)
                 detections += len(result)
                 if writer:

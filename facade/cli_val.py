@@ -9,6 +9,7 @@ from edgeseg.console import make_console, plain, plain_table
 from edgeseg.model import open_predictor
 from edgeseg.runtime.checks import parse_imgsz
 from edgeseg.runtime.paths import increment_dir
+from edgeseg.runtime.postprocess import PostprocessConfig
 from edgeseg.runtime.backends import BackendOptions
 from edgeseg.runtime.datasets.problems import summary_lines, write_problems_csv
 from edgeseg.runtime.validate import validate
@@ -29,18 +30,14 @@ def metrics_table(metrics, per_class: bool = True):
 
 
 def run_val(model: str, data: Path, split: str, imgsz, backend, options: BackendOptions, out, save_json: bool,
-            gt_source: str, post: dict) -> None:
-    from edgeseg.runtime.postprocess import PostprocessConfig
-    from edgeseg.runtime.validate import VAL_DEFAULTS
-
-    PostprocessConfig(**{**VAL_DEFAULTS, **post})  # option errors first, before the model or data are read
+            gt_source: str, post: PostprocessConfig) -> None:
     if imgsz is not None:
         parse_imgsz(imgsz)
     predictor = open_predictor(model, backend=backend, options=options)
     project, name, exist_ok = out
     out_dir = increment_dir(Path(project) / name, exist_ok)
     json_path = out_dir / "predictions.json" if save_json else None
-    metrics = validate(predictor, data, split, imgsz=imgsz, save_json=json_path, gt_source=gt_source, **post)
+    metrics = validate(predictor, data, split, imgsz=imgsz, save_json=json_path, gt_source=gt_source, post=post)
     make_console(stderr=False).print(metrics_table(metrics))
     for line in summary_lines(metrics.skipped):
         console.print(plain(line, 2000))

@@ -37,13 +37,12 @@ def build_torch_predictor(spec: str, nc: int | None = None, seed: int = 0, optio
         raise NotAvailableError(f"building '{spec}' needs torch: pip install 'edgeseg[train]' ({err})") from None
     from dataclasses import replace
 
-    from edgeseg.runtime.metadata import ModelMetadata
 
     cfg = config_from_file(spec) if Path(spec).is_file() else config_from_name(spec)
     if nc is not None:
         cfg = replace(cfg, nc=nc)
     model = build_model(cfg, seed=seed)
-    meta = ModelMetadata(names={i: str(i) for i in range(cfg.nc)}, imgsz=(640, 640), dynamic=True, architecture=cfg.to_dict())
+    meta = model.metadata({i: str(i) for i in range(cfg.nc)}, imgsz=(640, 640), dynamic=True)
     return Predictor(TorchBackend.from_model(model, meta, options))
 
 

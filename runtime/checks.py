@@ -76,3 +76,17 @@ def parse_imgsz(value: Any, name: str = "--imgsz", stride: int = STRIDE, origin:
     if h % stride or w % stride:
         raise UsageError(f"{where} must be multiples of the model stride {stride}, got {h}x{w}")
     return int(h), int(w)
+
+
+def strict_fields(cls, data: Any, origin: str, what: str = "keys") -> dict[str, Any]:
+    """`data` as keyword arguments for dataclass `cls`: a mapping whose keys are all fields of `cls` (unknown keys
+    are an error naming them and the allowed ones, never ignored)."""
+    from dataclasses import fields
+
+    if not isinstance(data, dict):
+        raise UsageError(f"{origin}: expected a mapping of {what}, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(str(k) for k in set(data) - known)
+    if unknown:
+        raise UsageError(f"{origin}: unknown {what} {plain(unknown, 160)} (allowed: {', '.join(sorted(known))})")
+    return dict(data)

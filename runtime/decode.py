@@ -25,14 +25,18 @@ def make_anchors(input_hw: tuple[int, int], strides: tuple[int, ...] = STRIDES) 
 
 
 def dfl_decode(box_logits: np.ndarray, input_hw: tuple[int, int], strides: tuple[int, ...] = STRIDES) -> np.ndarray:
-    """(B,4*REG_MAX,N) distribution logits -> (B,N,4) xyxy boxes in input pixels (softmax expectation)."""
+    """(B,4*reg,N) box outputs -> (B,N,4) xyxy boxes in input pixels: the softmax expectation over reg bins
+    (YOLOv8/11, reg 16), or the distances themselves for direct regression (YOLO26, reg 1)."""
     b, c, n = box_logits.shape
     reg = c // 4
-    logits = box_logits.reshape(b, 4, reg, n).astype(np.float32)
-    logits = logits - logits.max(axis=2, keepdims=True)
-    prob = np.exp(logits)
-    prob /= prob.sum(axis=2, keepdims=True)
-    dist = np.einsum("bkrn,r->bkn", prob, np.arange(reg, dtype=np.float32))  # (B,4,N) ltrb in grid units
+    if reg == 1:
+        dist = box_logits.reshape(b, 4, n).astype(np.float32)
+    else:
+        logits = box_logits.reshape(b, 4, reg, n).astype(np.float32)
+        logits = logits - logits.max(axis=2, keepdims=True)
+        prob = np.exp(logits)
+        prob /= prob.sum(axis=2, keepdims=True)
+        dist = np.einsum("bkrn,r->bkn", prob, np.arange(reg, dtype=np.float32))  # (B,4,N) ltrb in grid units
     anchors, stride = make_anchors(input_hw, strides)
     if anchors.shape[0] != n:
         raise ValueError(f"box logits have {n} anchors but input {input_hw} with strides {strides} gives {anchors.shape[0]}")

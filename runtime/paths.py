@@ -3,6 +3,7 @@
 --project/--name at a folder of the user's never writes over their files."""
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -47,3 +48,12 @@ def cache_dir(*parts: str) -> Path:
     base = os.environ.get("EDGESEG_CACHE_DIR") or os.path.join(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"),
                                                                "edgeseg")
     return Path(base).joinpath(*parts)
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in blocks (checkpoints, calibration arrays, artifacts)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

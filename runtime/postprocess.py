@@ -40,6 +40,17 @@ class PostprocessConfig:
                 check_number(c, "classes", NON_NEGATIVE_INT)
 
 
+PREDICT_CONFIG = PostprocessConfig()
+VAL_CONFIG = PostprocessConfig(conf=0.001, multi_label=True)  # COCO evaluation scores the low-confidence tail too
+
+
+def configure(base: PostprocessConfig | None = None, **overrides) -> PostprocessConfig:
+    """`base` (predict's defaults when None) with the given fields changed; checked once, here."""
+    from dataclasses import replace
+
+    return replace(base or PREDICT_CONFIG, **overrides)
+
+
 def check_raw_outputs(raw: dict[str, np.ndarray], num_classes: int | None = None) -> None:
     """Fail with a clear message when a backend's outputs do not have the canonical layout."""
     missing = [k for k in RAW_KEYS if k not in raw]

@@ -12,7 +12,7 @@ from .errors import UsageError
 from .layouts import canonical_outputs
 from .letterbox import LetterboxInfo, letterbox, to_input_tensor
 from .metadata import ModelMetadata
-from .postprocess import PostprocessConfig, postprocess
+from .postprocess import PostprocessConfig, configure, postprocess
 from .results import Results
 from .sources import Frame, iter_source
 
@@ -96,14 +96,16 @@ class Predictor:
         imgsz: int | tuple[int, int] | None = None,
         batch: int = 1,
         warn=None,
+        post: PostprocessConfig | None = None,
         **postprocess_options,
     ) -> Iterator[Results]:
         """Results one frame at a time (memory stays flat for videos, streams and long directories).
 
-        batch > 1 groups frames into one forward pass where the artifact has a batch dimension; otherwise loops.
+        `post` (or keyword overrides such as conf=0.3) sets the thresholds; batch > 1 groups frames into one forward
+        pass where the artifact has a batch dimension; otherwise loops.
         """
         size = self.resolve_imgsz(imgsz)
-        cfg = PostprocessConfig(**postprocess_options)
+        cfg = configure(post, **postprocess_options)
         group = self._batch_size(batch)
         pending: list[Frame] = []
         for frame in iter_source(source, warn=warn):
@@ -114,8 +116,9 @@ class Predictor:
         if pending:
             yield from self.predict_frames(pending, size, cfg)
 
-    def predict(self, source, imgsz=None, batch: int = 1, warn=None, **postprocess_options) -> list[Results]:
-        return list(self.stream(source, imgsz, batch=batch, warn=warn, **postprocess_options))
+    def predict(self, source, imgsz=None, batch: int = 1, warn=None, post: PostprocessConfig | None = None,
+                **postprocess_options) -> list[Results]:
+        return list(self.stream(source, imgsz, batch=batch, warn=warn, post=post, **postprocess_options))
 
     def __call__(self, source, **kwargs) -> list[Results]:
         return self.predict(source, **kwargs)

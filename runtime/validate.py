@@ -14,10 +14,9 @@ from .datasets.yolo import DataConfig, label_path, load_data_yaml, orphan_labels
 from .errors import UsageError
 from .instance_masks import InstanceMasks
 from .metrics import Evaluator, GroundTruth, SegmentMetrics
-from .postprocess import PostprocessConfig
+from .postprocess import VAL_CONFIG, PostprocessConfig, configure
 from .sources import Frame, read_image
 
-VAL_DEFAULTS = {"conf": 0.001, "iou": 0.7, "max_det": 300, "multi_label": True}
 
 
 def ground_truth(labels, shape: tuple[int, int]) -> GroundTruth:
@@ -58,7 +57,8 @@ def _ground_truth_of(image_path: Path, shape: tuple[int, int], coco, nc: int, sk
 
 
 def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz=None, save_json: Path | None = None,
-             progress=None, gt_source: str = "auto", on_result=None, **overrides) -> SegmentMetrics:
+             progress=None, gt_source: str = "auto", on_result=None, post: PostprocessConfig | None = None,
+             **overrides) -> SegmentMetrics:
     """Box and mask metrics of `predictor` on a dataset split; predictions are those the model would give a user.
 
     Ground truth: the dataset's COCO json (annotations/instances_<split>.json) when it ships one and gt_source is
@@ -66,7 +66,7 @@ def validate(predictor, data: str | Path | DataConfig, split: str = "val", imgsz
     `on_result(image_path, results)` sees every image's predictions (parity checks compare two models with it).
     `metrics.skipped` lists (file, reason) for every image, label line and annotation left out or adjusted.
     """
-    post = PostprocessConfig(**{**VAL_DEFAULTS, **overrides})  # bad thresholds are reported before any work
+    post = configure(post or VAL_CONFIG, **overrides)  # bad thresholds are reported before any work
     cfg = data if isinstance(data, DataConfig) else load_data_yaml(data)
     if split not in cfg.splits:
         raise UsageError(f"{cfg.path}: no '{split}' split (has {', '.join(cfg.splits) or 'none'})")

@@ -29,7 +29,7 @@ def _export(checkpoint, output, fmt: str = "onnx"):
     from edgeseg.converters.export import export
     from edgeseg.converters.options import ExportOptions
 
-    return export(checkpoint, ExportOptions(format=fmt, imgsz=(64, 64), output=output, verify=False))
+    return export(checkpoint, ExportOptions(format=fmt, imgsz=(64, 64), output=output, check_outputs=False))
 
 
 @pytest.fixture()

@@ -4,7 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from edgeseg.runtime.checks import COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, PROBABILITY, Range, check_number
+from edgeseg.runtime.checks import (COUNT, NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE, PROBABILITY, Range, check_number,
+                                   strict_fields)
 from edgeseg.runtime.errors import UsageError
 
 from .data.augment import AugmentConfig
@@ -79,14 +80,8 @@ class TrainArgs:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainArgs":
-        if not isinstance(data, dict):
-            raise UsageError(f"training arguments must be a mapping, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"unknown training arguments: {', '.join(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], origin: str = "training arguments") -> "TrainArgs":
+        return cls(**strict_fields(cls, data, origin, "training arguments"))
 
 
 # Every numeric training option and what it may be: checked where it enters (CLI, args.yaml, a checkpoint to resume).

@@ -2,7 +2,6 @@
 single entry point that loads any .pt a user passes: ours, or an Ultralytics one through the safe importer."""
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import tempfile
@@ -14,6 +13,7 @@ import torch
 
 from edgeseg.runtime.errors import ModelFormatError, OutputError, UnsafeFileError
 from edgeseg.runtime.metadata import ModelMetadata, edgeseg_version, parse_names
+from edgeseg.runtime.paths import sha256_file
 
 from .config import ModelConfig
 from .model import SegmentationModel
@@ -29,14 +29,6 @@ class LoadedModel:
     metadata: ModelMetadata
     checkpoint: dict[str, Any]  # the raw dict (train state for resume, etc.)
     source: str  # "edgeseg" or "ultralytics"
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
@@ -120,8 +112,8 @@ def _load_edgeseg(path: Path) -> LoadedModel:
     cfg = ModelConfig.from_dict(ckpt["model_config"], str(path))
     names = parse_names(ckpt["names"], str(path))
     model = _build(cfg, ckpt["state_dict"], str(path))
-    meta = ModelMetadata(names=names, imgsz=tuple(ckpt.get("imgsz", (640, 640))), dynamic=True,
-                         architecture=cfg.to_dict(), source_sha256=file_sha256(path))
+    meta = model.metadata(names, imgsz=tuple(ckpt.get("imgsz", (640, 640))), dynamic=True,
+                          source_sha256=sha256_file(path))
     return LoadedModel(model, meta, ckpt, "edgeseg")
 
 
@@ -129,8 +121,7 @@ def _load_ultralytics(path: Path) -> LoadedModel:
     data = read_ultralytics_checkpoint(path)
     state = {k: torch.from_numpy(v.copy()) for k, v in data["state_dict"].items()}
     model = _build(data["config"], state, str(path))
-    meta = ModelMetadata(names=data["names"], imgsz=(640, 640), dynamic=True,
-                         architecture=data["config"].to_dict(), source_sha256=file_sha256(path))
+    meta = model.metadata(data["names"], imgsz=(640, 640), dynamic=True, source_sha256=sha256_file(path))
     return LoadedModel(model, meta, {"imported_from": "ultralytics", **data["info"]}, "ultralytics")
 
 

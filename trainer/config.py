@@ -1,25 +1,18 @@
-"""Model descriptions: the YOLOv8-seg scales by name, or custom depth/width/nc from a YAML or TOML file."""
+"""Model configs: a family's scale by name (yolov8n-seg, yolo11s-seg, yolo26m-seg, ...), or custom depth/width/nc from
+a YAML or TOML file. The families themselves are data (trainer/family.py)."""
 from __future__ import annotations
 
-import re
 import tomllib
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from edgeseg.runtime.checks import strict_fields
 from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.safe_yaml import read_yaml
 from edgeseg.runtime.text import plain
 
-# scale -> (depth multiple, width multiple, max channels), the published YOLOv8 table
-SCALES: dict[str, tuple[float, float, int]] = {
-    "n": (0.33, 0.25, 1024),
-    "s": (0.33, 0.50, 1024),
-    "m": (0.67, 0.75, 768),
-    "l": (1.00, 1.00, 512),
-    "x": (1.00, 1.25, 512),
-}
-NAME_PATTERN = re.compile(r"^yolov8([nsmlx])-seg(?:\.(?:yaml|yml))?$")
+from .family import DEFAULT_FAMILY, get_family, model_names, parse_model_name
 
 
 @dataclass(frozen=True)
@@ -32,8 +25,9 @@ class ModelConfig:
     nc: int = 80
     num_masks: int = 32
     proto_channels: int = 256
-    reg_max: int = 16
+    reg_max: int | None = None  # None: the family's (16 for YOLOv8/11, 1 for YOLO26)
     scale: str | None = None
+    family: str = DEFAULT_FAMILY
 
     def __post_init__(self) -> None:
         if not (0 < self.depth <= 4 and 0 < self.width <= 4):
@@ -43,31 +37,27 @@ class ModelConfig:
 
     @property
     def name(self) -> str:
-        return f"yolov8{self.scale}-seg" if self.scale else "yolov8-seg-custom"
+        return get_family(self.family).model_name(self.scale)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], origin: str = "model config") -> "ModelConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise UsageError(f"{origin}: unknown model config keys {unknown} (known: {sorted(known)})")
         try:
-            return cls(**data)
+            return cls(**strict_fields(cls, data, origin, "model config keys"))
         except TypeError as err:
             raise UsageError(f"{origin}: {err}") from None
 
 
 def config_from_name(name: str, nc: int = 80) -> ModelConfig:
-    """'yolov8n-seg' (optionally with .yaml) -> its config."""
-    match = NAME_PATTERN.match(Path(name).name.lower())
-    if not match:
-        raise UsageError(f"unknown model name '{name}' (expected yolov8n-seg, yolov8s-seg, yolov8m-seg, yolov8l-seg or yolov8x-seg)")
-    scale = match.group(1)
-    depth, width, max_ch = SCALES[scale]
-    return ModelConfig(depth, width, max_ch, nc=nc, scale=scale)
+    """'yolov8n-seg', 'yolo11s-seg', 'yolo26m-seg' (optionally with .yaml) -> its config."""
+    found = parse_model_name(name)
+    if found is None:
+        raise UsageError(f"unknown model name {plain(repr(name), 80)} (known: {', '.join(model_names())})")
+    family, scale = found
+    depth, width, max_ch = family.scales[scale]
+    return ModelConfig(depth, width, max_ch, nc=nc, scale=scale, family=family.name)
 
 
 def config_from_file(path: str | Path) -> ModelConfig:
@@ -83,11 +73,12 @@ def config_from_file(path: str | Path) -> ModelConfig:
     if not isinstance(data, dict):
         raise UsageError(f"{path}: a model description must be a mapping")
     data = dict(data)
+    family = get_family(str(data.get("family", DEFAULT_FAMILY)))
     scale = data.pop("scale", None)
     if scale is not None:
-        if scale not in SCALES:
-            raise UsageError(f"{path}: unknown scale '{scale}' (expected one of {', '.join(SCALES)})")
-        depth, width, max_ch = SCALES[scale]
+        if scale not in family.scales:
+            raise UsageError(f"{path}: unknown scale '{scale}' (expected one of {', '.join(family.scales)})")
+        depth, width, max_ch = family.scales[scale]
         data.setdefault("depth", depth)
         data.setdefault("width", width)
         data.setdefault("max_channels", max_ch)
@@ -99,4 +90,4 @@ def config_from_file(path: str | Path) -> ModelConfig:
 
 
 def is_model_name(text: str) -> bool:
-    return bool(NAME_PATTERN.match(Path(str(text)).name.lower())) and not Path(str(text)).is_file()
+    return parse_model_name(str(text)) is not None and not Path(str(text)).is_file()

@@ -13,7 +13,7 @@ import torch
 from edgeseg.runtime.datasets.problems import write_problems_csv
 from edgeseg.runtime.datasets.yolo import load_data_yaml
 from edgeseg.runtime.errors import EdgesegError, UsageError
-from edgeseg.runtime.metadata import ModelMetadata
+
 from edgeseg.runtime.predictor import Predictor
 from edgeseg.runtime.validate import validate
 
@@ -51,8 +51,23 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
+    # built by setup(): the model and its training machinery
+    model: torch.nn.Module
+    dataset: SegDataset
+    loader: torch.utils.data.DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    criterion: SegmentationLoss
+    scaler: torch.amp.GradScaler
+
     def __init__(self, args: TrainArgs, log=print):
         self.args, self.log = args, log
+        self.ema: ModelEMA | None = None
+        self.run_dir: Path | None = None
+        self.skip_report: list = []
+        self.generator: torch.Generator | None = None
+        self.nb, self.accumulate, self.lr0, self.momentum, self.lf = 0, 1, args.lr0, args.momentum, None
+        self.timing = {"data_s": 0.0, "step_s": 0.0, "images": 0}  # dataloader wait vs compute, for benchmarks
         self.dist = DistContext.from_env(args.device)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if args.device.startswith("cuda") and self.dist.enabled
                                    else args.device if args.device.startswith("cuda") else "cpu")
@@ -260,7 +275,7 @@ class Trainer:
         """Scores the EMA model through the runtime (the same letterbox, post-processing and metrics as every
         exported format); square letterbox unless --rect."""
         model = model or self.ema.ema
-        meta = ModelMetadata(names=self.names, imgsz=(self.args.imgsz, self.args.imgsz), dynamic=self.args.rect)
+        meta = model.metadata(self.names, imgsz=(self.args.imgsz, self.args.imgsz), dynamic=self.args.rect)
         metrics = validate(Predictor(TorchBackend.from_model(model, meta)), self.data, "val", imgsz=self.args.imgsz)
         if metrics.skipped and self.dist.main and not (self.run_dir / "skipped_val.csv").exists():
             print_skip_report(metrics.skipped, self.log)  # once per run: the val split does not change

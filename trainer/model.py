@@ -1,90 +1,103 @@
-"""YOLOv8-seg as a layer list (backbone + PAN neck + Segment head), built for any scale and class count.
-
-Layer indices and module names follow the published architecture, so state-dict keys (model.<i>.<...>)
-line up one-to-one with checkpoints in the reference layout.
+"""One builder for every model family: the family's description (trainer/families/*.yaml) is a list of layer rows,
+and BLOCKS turns each row into a module. Layer indices and module names follow the published architectures, so
+state-dict keys (model.<i>.<...>) line up one-to-one with checkpoints in the reference layout.
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from .config import ModelConfig
-from .nn.blocks import C2f, Concat, Conv, SPPF
+from .family import Family, get_family
+from .nn.attention import C2PSA
+from .nn.blocks import C2f, C3k2, Concat, Conv, SPPF
 from .nn.head import Segment
-
-# (from, repeats, module, args) with channel counts before width scaling; "nc" etc. are filled in below.
-LAYOUT: list[tuple[int | tuple[int, ...], int, str, tuple]] = [
-    (-1, 1, "Conv", (64, 3, 2)),  # 0 P1/2
-    (-1, 1, "Conv", (128, 3, 2)),  # 1 P2/4
-    (-1, 3, "C2f", (128, True)),
-    (-1, 1, "Conv", (256, 3, 2)),  # 3 P3/8
-    (-1, 6, "C2f", (256, True)),
-    (-1, 1, "Conv", (512, 3, 2)),  # 5 P4/16
-    (-1, 6, "C2f", (512, True)),
-    (-1, 1, "Conv", (1024, 3, 2)),  # 7 P5/32
-    (-1, 3, "C2f", (1024, True)),
-    (-1, 1, "SPPF", (1024, 5)),  # 9
-    (-1, 1, "Upsample", ()),
-    ((-1, 6), 1, "Concat", ()),
-    (-1, 3, "C2f", (512,)),  # 12
-    (-1, 1, "Upsample", ()),
-    ((-1, 4), 1, "Concat", ()),
-    (-1, 3, "C2f", (256,)),  # 15 P3 out
-    (-1, 1, "Conv", (256, 3, 2)),
-    ((-1, 12), 1, "Concat", ()),
-    (-1, 3, "C2f", (512,)),  # 18 P4 out
-    (-1, 1, "Conv", (512, 3, 2)),
-    ((-1, 9), 1, "Concat", ()),
-    (-1, 3, "C2f", (1024,)),  # 21 P5 out
-    ((15, 18, 21), 1, "Segment", ()),
-]
 
 
 def make_divisible(x: float, divisor: int = 8) -> int:
     return int(math.ceil(x / divisor) * divisor)
 
 
+@dataclass(frozen=True)
+class LayerContext:
+    """What a block builder needs besides its own row: input width(s), repeats, and the config/family."""
+
+    cfg: ModelConfig
+    family: Family
+    c_in: int
+    inputs: tuple[int, ...]  # widths of every input (Concat, Segment)
+    repeats: int
+
+    def width(self, channels: int) -> int:
+        return make_divisible(min(channels, self.cfg.max_channels) * self.cfg.width, 8)
+
+
+def _conv(ctx: LayerContext, c2: int, k: int = 1, s: int = 1):
+    return Conv(ctx.c_in, ctx.width(c2), k, s), ctx.width(c2)
+
+
+def _c2f(ctx: LayerContext, c2: int, shortcut: bool = False):
+    return C2f(ctx.c_in, ctx.width(c2), ctx.repeats, shortcut), ctx.width(c2)
+
+
+def _c3k2(ctx: LayerContext, c2: int, c3k: bool = False, e: float = 0.5, attn: bool = False):
+    c3k = c3k or ctx.cfg.scale in ctx.family.c3k_scales
+    return C3k2(ctx.c_in, ctx.width(c2), ctx.repeats, c3k, e, attn), ctx.width(c2)
+
+
+def _sppf(ctx: LayerContext, c2: int, k: int = 5, n: int = 3, shortcut: bool = False, cv1_act: bool = True):
+    return SPPF(ctx.c_in, ctx.width(c2), k, n, shortcut, cv1_act), ctx.width(c2)
+
+
+def _c2psa(ctx: LayerContext, c2: int):
+    return C2PSA(ctx.c_in, ctx.width(c2), ctx.repeats), ctx.width(c2)
+
+
+def _segment(ctx: LayerContext):
+    cfg, head = ctx.cfg, ctx.family.head
+    npr = ctx.width(cfg.proto_channels)
+    return Segment(cfg.nc, cfg.num_masks, npr, ctx.inputs, cfg.reg_max or head.reg_max, head.depthwise_cls,
+                   head.end2end, head.proto26), 0
+
+
+BLOCKS: dict[str, Callable[..., tuple[nn.Module, int]]] = {
+    "Conv": _conv,
+    "C2f": _c2f,
+    "C3k2": _c3k2,
+    "SPPF": _sppf,
+    "C2PSA": _c2psa,
+    "Upsample": lambda ctx: (nn.Upsample(None, 2, "nearest"), ctx.c_in),
+    "Concat": lambda ctx: (Concat(1), sum(ctx.inputs)),
+    "Segment": _segment,
+}
+
+
 class SegmentationModel(nn.Module):
-    """YOLOv8-seg. eval(): dict(boxes, scores, mask_coeffs, protos); train(): dict(feats, mask_coeffs, protos)."""
+    """A YOLO segmentation model of any family. eval(): dict(boxes, scores, mask_coeffs, protos);
+    train(): dict(feats, mask_coeffs, protos[, one2one, semantic])."""
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
+        family = get_family(cfg.family)
         layers, self.froms, channels = [], [], []
-        for i, (src, n, kind, args) in enumerate(LAYOUT):
-            layer, c_out = self._build_layer(kind, src, n, args, channels)
+        for src, n, kind, args in family.layers:
+            if kind not in BLOCKS:
+                raise ValueError(f"{family.origin}: unknown block '{kind}' (known: {', '.join(BLOCKS)})")
+            sources = (src,) if isinstance(src, int) else tuple(src)
+            inputs = tuple(channels[j] if channels else 3 for j in sources)
+            repeats = max(round(n * cfg.depth), 1) if n > 1 else n
+            layer, c_out = BLOCKS[kind](LayerContext(cfg, family, inputs[0], inputs, repeats), *args)
             layers.append(layer)
             self.froms.append(src)
             channels.append(c_out)
         self.model = nn.Sequential(*layers)
         self.saved = {j for f in self.froms for j in ((f,) if isinstance(f, int) else f) if j != -1}
         self.head.bias_init()
-
-    def _build_layer(self, kind: str, src, n: int, args: tuple, channels: list[int]) -> tuple[nn.Module, int]:
-        cfg = self.cfg
-        c_in = channels[src] if isinstance(src, int) and channels else (channels[-1] if channels else 3)
-        scale_c = lambda c: make_divisible(min(c, cfg.max_channels) * cfg.width, 8)  # noqa: E731
-        repeats = max(round(n * cfg.depth), 1) if n > 1 else n
-        if kind == "Conv":
-            c_out = scale_c(args[0])
-            return Conv(c_in, c_out, *args[1:]), c_out
-        if kind == "C2f":
-            c_out = scale_c(args[0])
-            return C2f(c_in, c_out, repeats, *args[1:]), c_out
-        if kind == "SPPF":
-            c_out = scale_c(args[0])
-            return SPPF(c_in, c_out, *args[1:]), c_out
-        if kind == "Upsample":
-            return nn.Upsample(None, 2, "nearest"), c_in
-        if kind == "Concat":
-            return Concat(1), sum(channels[j] for j in src)
-        if kind == "Segment":
-            ch = tuple(channels[j] for j in src)
-            npr = make_divisible(min(cfg.proto_channels, cfg.max_channels) * cfg.width, 8)
-            return Segment(cfg.nc, cfg.num_masks, npr, ch, cfg.reg_max), 0
-        raise ValueError(f"unknown layer kind {kind}")
 
     @property
     def head(self) -> Segment:
@@ -93,6 +106,17 @@ class SegmentationModel(nn.Module):
     @property
     def stride(self) -> int:
         return 32
+
+    @property
+    def end2end(self) -> bool:
+        """Its inference outputs are final detections (YOLO26's one-to-one head): no NMS after it."""
+        return bool(self.head.end2end and self.head.has_one2one)
+
+    def metadata(self, names: dict[int, str], **fields):
+        """The metadata that describes this model's outputs (edgeseg.runtime.ModelMetadata)."""
+        from edgeseg.runtime.metadata import ModelMetadata
+
+        return ModelMetadata(names=names, end2end=self.end2end, architecture=self.cfg.to_dict(), **fields)
 
     def forward(self, x: torch.Tensor) -> dict:
         outputs: list[torch.Tensor | None] = []

@@ -125,7 +125,6 @@ def plot_train_batch(run_dir: Path, dataset) -> None:
 
 def plot_run(run_dir: Path, trainer, metrics) -> None:
     """Everything at the end of a run; val predictions come from the final EMA model at conf 0.25."""
-    from edgeseg.runtime.metadata import ModelMetadata
     from edgeseg.runtime.predictor import Predictor
 
     from .torch_backend import TorchBackend
@@ -134,7 +133,7 @@ def plot_run(run_dir: Path, trainer, metrics) -> None:
     plot_train_batch(run_dir, trainer.dataset)
     if metrics is not None:
         plot_pr(run_dir, metrics)
-    meta = ModelMetadata(names=trainer.names, imgsz=(trainer.args.imgsz,) * 2, dynamic=False)
+    meta = trainer.raw_model.metadata(trainer.names, imgsz=(trainer.args.imgsz,) * 2, dynamic=False)
     predictor = Predictor(TorchBackend.from_model(trainer.ema.ema, meta))
     pairs, labels_tiles, pred_tiles = [], [], []
     for i, path in enumerate(trainer.data.splits.get("val", [])[:50]):

@@ -52,7 +52,6 @@ class TorchBackend(Backend):
     """Runs an in-memory SegmentationModel (name, description file, .pt checkpoint) or a TorchScript file."""
 
     engine = "torch"
-    formats = ("pytorch", "torchscript")
     requires = ("torch", "pip install 'edgeseg[train]'")
 
     def __init__(self, module, metadata: ModelMetadata | None, options: BackendOptions, scripted: bool = False):

@@ -10,13 +10,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from edgeseg.calibration.dataset import CalibrationSet
+from edgeseg.runtime.formats import FORMATS, quantizer_path
 
-QUANTIZERS: dict[str, str] = {
-    "onnx": "edgeseg.converters.quantize.ort:OrtQuantizer",
-    "openvino": "edgeseg.converters.quantize.openvino:NncfQuantizer",
-    "tflite": "edgeseg.converters.quantize.tflite:TfliteQuantizer",
-    "edgetpu": "edgeseg.converters.quantize.tflite:EdgeTpuQuantizer",
-}
+def int8_formats() -> list[str]:
+    """Formats with a calibrated INT8 path (the format table's `quantizer` column)."""
+    return [name for name, spec in FORMATS.items() if spec.quantizer]
 
 
 @dataclass
@@ -44,7 +42,8 @@ class Quantizer(ABC):
 
 def get_quantizer(fmt: str) -> type[Quantizer] | None:
     """The quantiser of an export format, or None when the format has no INT8 path here."""
-    if fmt not in QUANTIZERS:
+    found = quantizer_path(fmt)
+    if found is None:
         return None
-    module_name, _, attr = QUANTIZERS[fmt].partition(":")
+    module_name, attr = found
     return getattr(importlib.import_module(module_name), attr)

@@ -63,17 +63,12 @@ def output_error(ref: list[dict[str, np.ndarray]], got: list[dict[str, np.ndarra
 
 def predictions(raw: list[dict[str, np.ndarray]], calib: CalibrationSet) -> dict[str, tuple]:
     """Validation-style predictions on letterboxed calibration images (their own pixels are the original)."""
-    from edgeseg.runtime.letterbox import letterbox_geometry
-    from edgeseg.runtime.postprocess import PostprocessConfig, postprocess
-    from edgeseg.runtime.validate import VAL_DEFAULTS
+    from edgeseg.converters.gate import letterboxed_detections
 
-    cfg = PostprocessConfig(**VAL_DEFAULTS)
     out = {}
     for i, outputs in enumerate(raw):
         names = {c: str(c) for c in range(outputs["scores"].shape[-1])}
-        info = letterbox_geometry(calib.images[i].shape[:2], calib.imgsz)
-        (res,) = postprocess(outputs, [info], names, cfg)
-        out[str(i)] = (res.boxes, res.scores, res.class_ids, res.instance_masks)
+        out[str(i)] = letterboxed_detections(outputs, calib.images[i].shape[:2], names)
     return out
 
 

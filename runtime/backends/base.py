@@ -56,8 +56,7 @@ class Backend(ABC):
     pipeline never sees them. Turning a model's output *layout* into the canonical dict is shared code
     (runtime.layouts), since it depends on how the model was exported, not on the engine."""
 
-    engine: ClassVar[str]
-    formats: ClassVar[tuple[str, ...]]
+    engine: ClassVar[str]  # its name; which formats it runs is the format table's engines column
     requires: ClassVar[tuple[str, str] | None] = None  # (python module, what to install) for available()
 
     inputs: list[TensorSpec]

@@ -20,7 +20,6 @@ COMPUTE_UNITS = {"cpu": "CPU_ONLY", "gpu": "CPU_AND_GPU", "ane": "CPU_AND_NE", "
 
 class CoreMLBackend(Backend):
     engine = "coreml"
-    formats = ("coreml",)
     requires = ("coremltools", "pip install 'edgeseg[coreml]'")
 
     @classmethod

@@ -58,7 +58,6 @@ def _reference_metadata(path) -> ModelMetadata | None:
 
 class LiteRTBackend(Backend):
     engine = "litert"
-    formats = ("tflite", "edgetpu")
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

@@ -31,7 +31,6 @@ def _files(path: Path) -> tuple[Path, Path]:
 
 class NcnnBackend(Backend):
     engine = "ncnn"
-    formats = ("ncnn",)
     requires = ("ncnn", "pip install 'edgeseg[ncnn]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):

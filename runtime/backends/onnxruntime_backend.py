@@ -33,7 +33,6 @@ def _providers(device: str) -> list:
 
 class OnnxRuntimeBackend(Backend):
     engine = "onnxruntime"
-    formats = ("onnx",)
     requires = ("onnxruntime", "pip install 'edgeseg[onnx]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):

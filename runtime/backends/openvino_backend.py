@@ -39,7 +39,6 @@ def _port_name(port, index: int, fallback: str) -> str:
 
 class OpenVinoBackend(Backend):
     engine = "openvino"
-    formats = ("openvino", "onnx")
     requires = ("openvino", "pip install 'edgeseg[openvino]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):

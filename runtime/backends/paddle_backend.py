@@ -23,7 +23,6 @@ MODEL, PARAMS = "model.json", "model.pdiparams"
 
 class PaddleBackend(ChildProcessBackend):
     engine = "paddle"
-    formats = ("paddle",)
     requires = ("paddle", "pip install 'edgeseg[paddle]'")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 
 from ..errors import NotAvailableError, UsageError
+from ..formats import FORMATS
 from .base import Backend
 
 ENTRY_POINT_GROUP = "edgeseg.backends"
@@ -25,10 +26,6 @@ BUILTIN_BACKENDS: dict[str, str] = {
     "paddle": "edgeseg.runtime.backends.paddle_backend:PaddleBackend",
 }
 
-# Engine order tried when neither the user nor a device profile names one: for .onnx, onnxruntime first
-# (exact FP32, small install), then OpenVINO.
-DEFAULT_PREFERENCE: tuple[str, ...] = ("onnxruntime", "openvino", "litert", "ncnn", "coreml", "tensorflow", "paddle",
-                                        "tfjs", "torch")
 
 
 @dataclass(frozen=True)
@@ -65,40 +62,52 @@ def get_backend_class(engine: str) -> type[Backend]:
     return getattr(module, attr)
 
 
+def runs_format(engine: str, fmt: str) -> bool:
+    """Whether `engine` runs `fmt` artifacts: the format table's engines column says so."""
+    return fmt in FORMATS and engine in FORMATS[fmt].engines
+
+
+def formats_of(engine: str) -> list[str]:
+    return [name for name, spec in FORMATS.items() if engine in spec.engines]
+
+
 def _probe(name: str, fmt: str) -> Probe:
     if name not in _declared():
         return Probe(name, False, False, "not a known backend")
+    if not runs_format(name, fmt):
+        return Probe(name, False, False, f"does not run '{fmt}' artifacts")
     try:
         cls = get_backend_class(name)
     except NotAvailableError as err:
         return Probe(name, False, False, str(err))
-    runs = fmt in cls.formats
-    ok, reason = cls.available() if runs else (False, f"does not run '{fmt}' artifacts")
-    return Probe(name, runs, ok, reason)
+    ok, reason = cls.available()
+    return Probe(name, True, ok, reason)
 
 
-def _order(preference: tuple[str, ...] | None) -> list[str]:
-    names = list(preference or DEFAULT_PREFERENCE)
+def _order(fmt: str, preference: tuple[str, ...] | None) -> list[str]:
+    """A device profile's engine order first, then the format's own engines (table order), then the rest."""
+    names = list(preference or ()) + list(FORMATS[fmt].engines if fmt in FORMATS else ())
+    names = list(dict.fromkeys(names))
     return names + [n for n in engine_names() if n not in names]
 
 
 def probe_all(fmt: str, preference: tuple[str, ...] | None = None) -> list[Probe]:
     """Every engine in preference order (then the rest), with whether it runs `fmt` here and why not."""
-    return [_probe(name, fmt) for name in _order(preference)]
+    return [_probe(name, fmt) for name in _order(fmt, preference)]
 
 
 def select_backend(fmt: str, forced: str | None = None, preference: tuple[str, ...] | None = None) -> type[Backend]:
     """The first available engine for `fmt` (or the forced one, checked); a clear error lists why none fits."""
     if forced:
         cls = get_backend_class(forced)
-        if fmt not in cls.formats:
-            raise UsageError(f"backend '{forced}' does not run '{fmt}' artifacts (it runs: {', '.join(cls.formats)})")
+        if not runs_format(forced, fmt):
+            raise UsageError(f"backend '{forced}' does not run '{fmt}' artifacts (it runs: {', '.join(formats_of(forced))})")
         ok, reason = cls.available()
         if not ok:
             raise NotAvailableError(f"backend '{forced}' is not available: {reason}")
         return cls
     probes = []
-    for name in _order(preference):  # lazily: engines after the chosen one are never imported
+    for name in _order(fmt, preference):  # lazily: engines after the chosen one are never imported
         probe = _probe(name, fmt)
         if probe.runs_format and probe.available:
             return get_backend_class(probe.engine)

@@ -20,7 +20,6 @@ def _index(name: str) -> int:
 
 class TensorFlowBackend(Backend):
     engine = "tensorflow"
-    formats = ("saved_model", "graphdef")
     requires = ("tensorflow", "pip install tensorflow")
 
     def __init__(self, artifact: Artifact, options: BackendOptions):

@@ -32,7 +32,6 @@ def node_modules() -> Path:
 
 class TfjsBackend(ChildProcessBackend):
     engine = "tfjs"
-    formats = ("tfjs",)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

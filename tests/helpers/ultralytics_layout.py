@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edgeseg.trainer.config import SCALES
-from edgeseg.trainer.model import LAYOUT, SegmentationModel
+from edgeseg.trainer.family import get_family
+from edgeseg.trainer.model import SegmentationModel
 
 MODULE_OF = {
     "Conv": "ultralytics.nn.modules.conv", "Concat": "ultralytics.nn.modules.conv",
@@ -58,9 +58,11 @@ def fake_ultralytics_modules():
 
 
 def _yaml_for(model: SegmentationModel, head_name: str) -> dict:
-    rows = [[f, n, kind if kind != "Upsample" else "nn.Upsample", list(args)] for f, n, kind, args in LAYOUT]
+    family = get_family(model.cfg.family)
+    rows = [[f if isinstance(f, int) else list(f), n, kind if kind != "Upsample" else "nn.Upsample", list(args)]
+            for f, n, kind, args in family.layers]
     rows[-1] = [[15, 18, 21], 1, head_name, ["nc", 32, 256] if head_name == "Segment" else ["nc"]]
-    return {"nc": model.cfg.nc, "scales": {k: list(v) for k, v in SCALES.items()}, "scale": model.cfg.scale,
+    return {"nc": model.cfg.nc, "scales": {k: list(v) for k, v in family.scales.items()}, "scale": model.cfg.scale,
             "backbone": rows[:10], "head": rows[10:], "yaml_file": f"yolov8{model.cfg.scale}-seg.yaml", "ch": 3}
 
 
