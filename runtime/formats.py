@@ -74,9 +74,10 @@ def export_formats() -> list[str]:
 
 
 def module_path(reference: str, package: str) -> tuple[str, str]:
-    """'ort:OrtQuantizer' under 'edgeseg.converters.quantize' -> ('edgeseg.converters.quantize.ort', 'OrtQuantizer')."""
+    """'ort:OrtQuantizer' under 'edgeseg.converters.quantize' -> ('edgeseg.converters.quantize.ort', 'OrtQuantizer');
+    a dotted module ('mypkg.myexport:MyExporter') is taken as it is (a target that lives outside edgeseg)."""
     module, _, attr = reference.partition(":")
-    return f"{package}.{module}", attr
+    return (module if "." in module else f"{package}.{module}"), attr
 
 
 def exporter_path(name: str) -> tuple[str, str] | None:
