@@ -108,9 +108,20 @@ def artifact_report(path: str | Path, data: str, imgsz: str | None = None, say=l
     return report
 
 
+def layout_for(fmt: str, precision: str) -> str:
+    """The output layout an entry is exported with: the target's required one, else its quantiser's preference for
+    INT8 (full-integer graphs end before the DFL), else the default."""
+    cls, quantizer = get_exporter(fmt), get_quantizer(fmt)
+    if cls.required_layout:
+        return cls.required_layout
+    return quantizer.preferred_layout if precision == "int8" and quantizer is not None else "edgeseg"
+
+
 def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | None, calib: Path | None = None,
-               calib_n: int | None = None, max_drop: float = 0.5, formats: list[str] | None = None, say=lambda m: None) -> MatrixReport:
-    """Export, validate and compare every entry; out_dir None exports into a temporary directory (benchmark)."""
+               calib_n: int | None = None, max_drop: float = 0.5, formats: list[str] | None = None, say=lambda m: None,
+               entries: list[tuple[str, str]] | None = None) -> MatrixReport:
+    """Export, validate and compare every entry (format, precision) this install can make (or just `entries`);
+    out_dir None exports into a temporary directory (benchmark)."""
     report = MatrixReport(settings={"model": str(source), "data": str(data), "imgsz": list(imgsz), "max_drop": max_drop})
     t0 = time.perf_counter()
     reference, ref_size = reference_evaluation(source, data, imgsz)
@@ -120,14 +131,14 @@ def run_matrix(source: str, data: str, imgsz: tuple[int, int], out_dir: Path | N
         base = Path(out_dir) if out_dir else Path(tmp)
         base.mkdir(parents=True, exist_ok=True)
         stem = Path(str(source)).stem
-        for fmt, precision in matrix_entries(formats):
+        for fmt, precision in entries or matrix_entries(formats):
             key = f"{fmt}/{precision}"
             say(f"exporting {key}")
             cls = get_exporter(fmt)
             path = base / f"{stem}{SUFFIX_BY_PRECISION[precision]}{cls.artifact_suffix}"
             options = ExportOptions(format=fmt, imgsz=imgsz, half=precision == "fp16", int8=precision == "int8",
                                     calib=calib, data=str(data), calib_n=calib_n, max_drop=max_drop, output=path,
-                                    layout=cls.required_layout or "edgeseg")
+                                    layout=layout_for(fmt, precision))
             t1 = time.perf_counter()
             try:
                 result = export(source, options, say)

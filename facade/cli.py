@@ -25,7 +25,8 @@ STATE = {"verbose": False}
 
 @app.command()
 def info(
-    model: str = typer.Option("yolov8n-seg", help="Model name (yolov8n-seg ... yolov8x-seg), YAML/TOML description, or .pt checkpoint."),
+    model: str = typer.Option("yolov8n-seg", help="Model name (yolov8n-seg ... yolo11x-seg ... yolo26x-seg), YAML/TOML "
+                                                  "description, or .pt checkpoint."),
     imgsz: int = typer.Option(640, help="Input size for the FLOP count."),
     nc: Optional[int] = typer.Option(None, help="Number of classes for a model built from a name (default 80)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
@@ -54,10 +55,12 @@ def predict(
     project: Path = typer.Option(Path("runs/predict"), help="Parent directory of run directories."),
     name: str = typer.Option("exp", help="Run directory name (auto-numbered unless --exist-ok)."),
     exist_ok: bool = typer.Option(False, help="Reuse the run directory."),
-    backend: Optional[str] = typer.Option(None, help="Force an inference engine (see `edgeseg backends`)."),
+    backend: str = typer.Option("auto", help="Inference engine: auto (the fastest engine x precision whose outputs "
+                                             "agree with the artifact's FP32 ones, measured once per machine; see "
+                                             "`edgeseg backends --model M`), or one engine by name."),
     device: str = typer.Option("cpu", help="Device passed to the engine (cpu, cuda:0, GPU, NPU, ...)."),
     exec_precision: Optional[str] = typer.Option(None, help="Compute precision where the engine offers a choice "
-                                                             "(fp32, bf16, fp16); default: the artifact's own."),
+                                                             "(fp32, bf16, fp16); default: the chosen engine's."),
     threads: Optional[int] = typer.Option(None, help="Inference threads (default: all physical cores)."),
     batch: int = typer.Option(1, help="Images per forward pass, where the model has a batch dimension."),
     profile: Optional[str] = typer.Option(None, help="Device profile whose engine order to use (see `edgeseg devices`)."),
@@ -78,11 +81,18 @@ def predict(
 
 
 @app.command()
-def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this artifact format.")) -> None:
-    """List inference engines per artifact format, in preference order, and why any is skipped."""
+def backends(fmt: Optional[str] = typer.Option(None, "--format", help="Only this artifact format."),
+             model: Optional[Path] = typer.Option(None, help="An artifact: measure every engine x precision on it "
+                                                            "and show which `--backend auto` picks.")) -> None:
+    """List inference engines per artifact format, in preference order, and why any is skipped; with --model, the
+    measured table behind `--backend auto`."""
     from edgeseg.runtime.backends import probe_all
     from edgeseg.runtime.formats import FORMATS, format_spec
 
+    if model is not None:
+        from edgeseg.cli_predict import print_auto_table
+
+        return print_auto_table(model)
     for name in [format_spec(fmt).name] if fmt else list(FORMATS):
         typer.echo(f"{name} ({FORMATS[name].suffix}; metadata: {FORMATS[name].metadata}):")
         probes = [p for p in probe_all(name) if p.runs_format]
@@ -108,11 +118,16 @@ def devices(as_json: bool = typer.Option(False, "--json", help="Print the profil
     for p in profiles:
         typer.echo(f"{p.name:18s} {'/'.join(p.formats):16s} {p.precision:5s} {p.imgsz:4d}  engines: "
                    f"{', '.join(p.engines):30s} {p.description}")
+        for label, text in (("build", p.build.command and f"{p.build.command} ({p.build.where})"),
+                            ("device runtime", p.build.runtime), ("note", p.build.note or p.calibration.note)):
+            if text:
+                typer.echo(f"{'':18s} {label}: {text}")
 
 
 @app.command()
 def demo(out: Path = typer.Option(Path("demo-output"), help="Where the demo writes its data and outputs.")) -> None:
-    """Synthetic dataset -> yolov8n-seg -> verified ONNX export -> torch-free predict -> overlays and JSON."""
+    """The bundled trained model on fresh scenes: ONNX FP32, OpenVINO INT8 and TFLite INT8 exports checked against
+    it, predict with the auto-selected engine (overlays with masks + JSON), and the parity report."""
     from edgeseg.cli_demo import run_demo
 
     run_demo(out)

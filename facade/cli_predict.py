@@ -70,3 +70,20 @@ def run_predict(source: str, model: str, imgsz, backend, batch: int, options: Ba
                   f"preprocess, {speed['inference']:.1f} ms inference, {speed['postprocess']:.1f} ms postprocess")
     if out_dir:
         console.print(f"results saved to {plain(out_dir)}" + (f" (COCO JSON: {plain(json_path)})" if json_path else ""))
+
+
+def print_auto_table(model: Path) -> None:
+    """`edgeseg backends --model M`: every engine x precision measured on the artifact, and the choice."""
+    from edgeseg.runtime.autoselect import choose, describe
+    from edgeseg.runtime.formats import detect_format
+    from edgeseg.runtime.metadata import ModelMetadata, find_sidecar
+
+    predictor = open_predictor(str(model), backend=None)
+    found = find_sidecar(model)
+    sidecar = ModelMetadata.from_json_file(found) if found else None
+    best, table, cached = choose(Path(model), detect_format(model), predictor.metadata, sidecar, BackendOptions())
+    print(f"{plain(model)} ({'cached measurement' if cached else 'measured now'}; probe: one 640x480 synthetic photo "
+          f"at the model's input size, median of 10 runs):")
+    for line in describe(table, best):
+        print("  " + line)
+    print(f"--backend auto uses {best.label}")

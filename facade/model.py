@@ -11,6 +11,7 @@ from typing import Any
 from edgeseg.runtime import Predictor, Results
 from edgeseg.runtime import load as runtime_load
 from edgeseg.runtime.backends import BackendOptions
+from edgeseg.runtime.text import plain
 from edgeseg.runtime.errors import NotAvailableError, UsageError
 
 MODEL_FILE_SUFFIXES = (".yaml", ".yml", ".toml")
@@ -53,8 +54,10 @@ def open_predictor(spec: str | Path, backend: str | None = None, options: Backen
     if _is_model_description(spec):
         return build_torch_predictor(spec, options=options, **build)
     if not Path(spec).exists() and not Path(spec).suffix:
-        raise UsageError(f"unknown model name '{spec}' (expected yolov8n-seg, yolov8s-seg, yolov8m-seg, yolov8l-seg, "
-                         f"yolov8x-seg, a YAML/TOML model description, or a model file)")
+        from edgeseg.trainer.family import model_names
+
+        raise UsageError(f"unknown model name '{plain(spec, 80)}' (expected one of {', '.join(model_names())}, a "
+                         f"YAML/TOML model description, or a model file)")
     if not Path(spec).exists():
         hint = " (edgeseg never downloads weights: pass a local file, or a name like yolov8n-seg for a fresh model)"
         raise UsageError(f"{spec}: no such model file{hint if spec.endswith('.pt') else ''}")

@@ -64,7 +64,9 @@ def test_wheel_in_a_fresh_venv_trains_and_runs_the_reference_onnx(tmp_path):
     wheel = _build_wheel(tmp_path)
     names = zipfile.ZipFile(wheel).namelist()
     for module in ("edgeseg/trainer/data/dataset.py", "edgeseg/trainer/data/augment.py", "edgeseg/runtime/foreign.py",
-                   "edgeseg/devices/intel-cpu.toml", "edgeseg/runtime/backends/tfjs_runner.js"):
+                   "edgeseg/devices/intel-cpu.toml", "edgeseg/runtime/backends/tfjs_runner.js",
+                   "edgeseg/trainer/families/yolo26-seg.yaml", "edgeseg/trainer/weights/shapes-yolov8n-seg.pt",
+                   "edgeseg/trainer/weights/shapes-yolov8n-seg.recipe.yaml"):
         assert module in names, f"{module} is not in {wheel.name}"
     venv = tmp_path / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
@@ -79,16 +81,17 @@ def test_wheel_in_a_fresh_venv_trains_and_runs_the_reference_onnx(tmp_path):
 
     data = tmp_path / "synth3.yaml"
     data.write_text(f"path: {FIXTURES / 'synth3'}\ntrain: images/train\nval: images/val\nnames: [a, b, c]\n")
-    train = _run([edgeseg, "train", "--data", str(data), "--epochs", "1", "--imgsz", "64", "--batch", "2",
+    train = _run([edgeseg, "train", "--data", str(data), "--model", "yolo26n-seg", "--epochs", "1", "--imgsz", "64", "--batch", "2",
                   "--workers", "0", "--max-batches", "1", "--project", str(tmp_path / "runs"), "--name", "one",
                   "--no-plots"], tmp_path)
     assert train.returncode == 0, (train.stdout + train.stderr)[-3000:]
     assert (tmp_path / "runs" / "one" / "weights" / "last.pt").is_file()
 
-    onnx = FIXTURES / "yolov8n-seg-user3-best.onnx"
-    predict = _run([edgeseg, "predict", "--model", str(onnx), "--source", str(FIXTURES / "synth3" / "images" / "val"),
-                    "--conf", "0.001", "--project", str(tmp_path / "pred"), "--no-save"], tmp_path)
-    assert predict.returncode == 0, (predict.stdout + predict.stderr)[-3000:]
-    assert "4 images" in predict.stdout + predict.stderr, predict.stdout + predict.stderr
-    detections = json.loads((tmp_path / "pred" / "exp" / "predictions.json").read_text())
+    for stem in ("yolov8n-seg-user3-best", "yolo26n-seg-user3-best"):
+        onnx = FIXTURES / f"{stem}.onnx"
+        predict = _run([edgeseg, "predict", "--model", str(onnx), "--source", str(FIXTURES / "synth3" / "images" / "val"),
+                        "--conf", "0.001", "--project", str(tmp_path / "pred"), "--name", stem, "--no-save"], tmp_path)
+        assert predict.returncode == 0, (predict.stdout + predict.stderr)[-3000:]
+        assert "4 images" in predict.stdout + predict.stderr, predict.stdout + predict.stderr
+    detections = json.loads((tmp_path / "pred" / "yolov8n-seg-user3-best" / "predictions.json").read_text())
     assert len(detections) > 0 and {"bbox", "segmentation", "score"} <= set(detections[0])

@@ -57,6 +57,7 @@ class TrainArgs:
     hsv_v: float = _AUG.hsv_v
     fliplr: float = _AUG.fliplr
     mask_ratio: int = 4
+    overlap_mask: bool = True  # overlapping instances: each pixel is the target of the smallest only (the reference's)
     amp: bool = True
     val: bool = True
     rect: bool = False  # rectangular validation batches (default: the exported models' square letterbox)

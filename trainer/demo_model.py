@@ -49,14 +49,15 @@ def generate_training_data(recipe: dict[str, Any], root: Path) -> Path:
     return generate_scenes(root, int(data["n_train"]), int(data["n_val"]), int(data["seed"]))
 
 
-def fresh_scenes(root: Path, n: int, seed: int) -> Path:
-    """Scenes the bundled model has never seen (a seed other than the recipe's), as a val split."""
+def fresh_scenes(root: Path, n: int, seed: int, n_train: int = 0) -> Path:
+    """Scenes the bundled model has never seen (a seed other than the recipe's): n in the val split, n_train in the
+    train split (e.g. for INT8 calibration)."""
     recipe = load_recipe()
     if seed == int(recipe["data"]["seed"]):
         raise ValueError(f"seed {seed} is the training seed; fresh scenes need another")
     from edgeseg.runtime.datasets.scenes import generate_scenes
 
-    return generate_scenes(root, 0, n, seed)
+    return generate_scenes(root, n_train, n, seed)
 
 
 def strip_for_shipping(checkpoint: Path, out: Path) -> Path:

@@ -21,13 +21,14 @@ from .args import TrainArgs
 from .data.augment import AugmentConfig
 from .data.dataset import SegDataset, collate, scan
 from .distributed import DistContext
-from .loss import LossGains, SegmentationLoss
+from .loss import PARTS, LossGains, SegmentationLoss, build_loss
 from .model_init import build_for_training
-from .optim import ModelEMA, build_optimizer, lr_lambda, warmup_step
+from .optim import ModelEMA, build_optimizer, lr_lambda, warmup_iterations, warmup_step
 from .progress import EpochProgress, print_skip_report
 from .run_io import (append_results, load_training_state, lock_run_dir, new_run_dir, save_training_state,
                      truncate_results, write_args)
 from .torch_backend import TorchBackend
+from .val_loss import ValLoss
 
 
 class TrainingDiverged(EdgesegError):
@@ -67,6 +68,8 @@ class Trainer:
         self.skip_report: list = []
         self.generator: torch.Generator | None = None
         self.nb, self.accumulate, self.lr0, self.momentum, self.lf = 0, 1, args.lr0, args.momentum, None
+        self.warmup_bias_lr, self.epoch_lrs, self.val_loss, self.val_losses = args.warmup_bias_lr, [], None, None
+        self.batch_callbacks: list = []  # called with the trainer after every batch (benchmarks, parity records)
         self.timing = {"data_s": 0.0, "step_s": 0.0, "images": 0}  # dataloader wait vs compute, for benchmarks
         self.dist = DistContext.from_env(args.device)
         self.device = torch.device(f"cuda:{self.dist.local_rank}" if args.device.startswith("cuda") and self.dist.enabled
@@ -92,7 +95,7 @@ class Trainer:
             print_skip_report(report, self.log)
         a = self.args
         hyp = AugmentConfig(**{f.name: getattr(a, f.name) for f in fields(AugmentConfig)})
-        return SegDataset(records, a.imgsz, True, hyp, seed=a.seed, mask_ratio=a.mask_ratio)
+        return SegDataset(records, a.imgsz, True, hyp, seed=a.seed, mask_ratio=a.mask_ratio, overlap_mask=a.overlap_mask)
 
     def _loader(self, dataset):
         a = self.args
@@ -118,12 +121,13 @@ class Trainer:
         self.accumulate = max(round(a.nbs / a.batch), 1)
         decay = a.weight_decay * a.batch * self.accumulate / a.nbs
         iterations = math.ceil(len(self.dataset) / max(a.batch, a.nbs)) * a.epochs
-        self.optimizer, name, self.lr0, self.momentum = build_optimizer(
+        self.optimizer, name, self.lr0, self.momentum, bias_warmup = build_optimizer(
             self.model, a.optimizer, a.lr0, a.momentum, decay, self.data.nc, iterations)
+        self.warmup_bias_lr = a.warmup_bias_lr if bias_warmup else 0.0
         self.lf = lr_lambda("cosine" if a.cos_lr else "linear", a.epochs, a.lrf)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda=self.lf)
         self.ema = ModelEMA(self.model, decay=a.ema_decay) if self.dist.main else None
-        self.criterion = SegmentationLoss(self.model, LossGains(a.box, a.cls, a.dfl))
+        self.criterion = build_loss(self.model, LossGains(a.box, a.cls, a.dfl), a.epochs)
         self.scaler = torch.amp.GradScaler("cuda", enabled=a.amp and self.device.type == "cuda")
         if self.resume_state:
             self._restore(self.resume_state)
@@ -220,8 +224,11 @@ class Trainer:
         a = self.args
         self._seed_epoch(epoch)
         self.model.train()
-        nw = max(round(a.warmup_epochs * self.nb), 100) if a.warmup_epochs > 0 else -1
-        mean = torch.zeros(4)
+        nw = warmup_iterations(a.warmup_epochs, a.epochs, self.nb)
+        acc0 = max(round(a.nbs / a.batch), 1)
+        mean = torch.zeros(len(PARTS))
+        if hasattr(self.criterion, "set_epoch"):
+            self.criterion.set_epoch(epoch)
         progress = EpochProgress(epoch, a.epochs, self.nb, enabled=self.dist.main)
         last_step = -1
         self.timing = {"data_s": 0.0, "step_s": 0.0, "images": 0}  # dataloader wait vs compute, for benchmarks
@@ -232,9 +239,10 @@ class Trainer:
             if i >= self.nb:
                 break
             ni = i + self.nb * epoch
-            if ni <= nw:
-                self.accumulate = max(1, round(np.interp(ni, [0, nw], [1, a.nbs / a.batch])))
-                warmup_step(self.optimizer, ni, nw, epoch, self.lf, self.lr0, self.momentum, a.warmup_bias_lr, a.warmup_momentum)
+            if nw and ni <= nw:
+                self.accumulate = max(1, int(np.interp(ni, [0, nw], [1, acc0]).round()))
+                warmup_step(self.optimizer, ni, nw, epoch, self.lf, self.lr0, self.momentum, self.warmup_bias_lr,
+                            a.warmup_momentum)
             imgs = batch["img"].to(self.device, non_blocking=True).float() / 255
             if self.device.type == "cuda":
                 imgs = imgs.contiguous(memory_format=torch.channels_last)
@@ -251,7 +259,10 @@ class Trainer:
             t_ready = time.perf_counter()
             self.timing["step_s"] += t_ready - t_got
             self.timing["images"] += len(imgs)
+            for callback in self.batch_callbacks:
+                callback(self, epoch, i)
         progress.close()
+        self.epoch_lrs = [float(g["lr"]) for g in self.optimizer.param_groups]  # what this epoch trained with
         return mean.numpy()
 
     def _diverged(self, epoch: int, batch: int, parts: torch.Tensor) -> None:
@@ -277,6 +288,10 @@ class Trainer:
         model = model or self.ema.ema
         meta = model.metadata(self.names, imgsz=(self.args.imgsz, self.args.imgsz), dynamic=self.args.rect)
         metrics = validate(Predictor(TorchBackend.from_model(model, meta)), self.data, "val", imgsz=self.args.imgsz)
+        if self.val_loss is None:
+            a = self.args
+            self.val_loss = ValLoss(self.data, a.imgsz, a.batch, a.mask_ratio, a.overlap_mask)
+        self.val_losses = self.val_loss(model, self.criterion)
         if metrics.skipped and self.dist.main and not (self.run_dir / "skipped_val.csv").exists():
             print_skip_report(metrics.skipped, self.log)  # once per run: the val split does not change
             write_problems_csv(self.run_dir / "skipped_val.csv", metrics.skipped)
@@ -294,12 +309,14 @@ class Trainer:
 
     def _log_epoch(self, epoch: int, losses: np.ndarray, metrics, seconds: float) -> None:
         row = {"epoch": epoch + 1, "epoch_time_s": seconds}
-        row.update({k: float(v) for k, v in zip(("train/box_loss", "train/seg_loss", "train/cls_loss", "train/dfl_loss"), losses)})
+        row.update({f"train/{k}_loss": float(v) for k, v in zip(PARTS, losses)})
+        if metrics is not None and self.val_losses is not None:
+            row.update({f"val/{k}_loss": float(v) for k, v in zip(PARTS, self.val_losses)})
         if metrics is not None:
             for tag, m in (("B", metrics.box), ("M", metrics.seg)):
                 row.update({f"metrics/precision({tag})": m.mp, f"metrics/recall({tag})": m.mr,
                             f"metrics/mAP50({tag})": m.map50, f"metrics/mAP50-95({tag})": m.map})
-        row.update({f"lr/pg{j}": float(g["lr"]) for j, g in enumerate(self.optimizer.param_groups)})
+        row.update({f"lr/pg{j}": lr for j, lr in enumerate(self.epoch_lrs)})
         append_results(self.run_dir, row)
         if metrics is not None:
             self.log(f"epoch {epoch + 1}/{self.args.epochs}: box mAP50-95 {metrics.box.map:.4f} mAP50 {metrics.box.map50:.4f}"

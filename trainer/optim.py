@@ -1,4 +1,6 @@
-"""Optimiser, LR schedule, warmup and EMA, following the YOLOv8 recipe (no weight decay on norms and biases)."""
+"""Optimiser, LR schedule, warmup and EMA, as the reference (Ultralytics 8.4.190) runs them: param groups
+[weights with decay, norm weights, biases], optimizer=auto picks AdamW with an lr fitted to the class count (and
+no bias warmup) for short schedules, warmup lasts min(warmup_epochs, epochs - 1) epochs."""
 from __future__ import annotations
 
 import copy
@@ -7,13 +9,13 @@ import math
 import torch
 from torch import nn
 
-NOMINAL_BATCH = 64
-
-
 def build_optimizer(model: nn.Module, name: str, lr0: float, momentum: float, weight_decay: float,
-                    nc: int, iterations: int) -> tuple[torch.optim.Optimizer, str, float, float]:
-    """Three parameter groups: biases (group 0, warmup bias lr), decayed weights, norm weights (no decay).
-    name="auto" picks SGD(0.01) for long schedules (>10k iterations), else AdamW with a class-count-fitted lr."""
+                    nc: int, iterations: int) -> tuple[torch.optim.Optimizer, str, float, float, bool]:
+    """Three parameter groups, tagged by `param_group`: decayed weights, norm weights (no decay), biases (no decay;
+    their own warmup start). name="auto" picks SGD(0.01) for long schedules (>10k iterations; the reference's MuSGD
+    is not reproduced), else AdamW with a class-count-fitted lr. Returns (optimizer, name, lr0, momentum,
+    whether the bias warmup start applies: not for auto, as in the reference)."""
+    bias_warmup = name != "auto"
     if name == "auto":
         if iterations > 10000:
             name, lr0, momentum = "SGD", 0.01, 0.9
@@ -30,15 +32,16 @@ def build_optimizer(model: nn.Module, name: str, lr0: float, momentum: float, we
                 norms.append(param)
             else:
                 weights.append(param)
+    groups = [{"params": weights, "weight_decay": weight_decay, "param_group": "weight"},
+              {"params": norms, "weight_decay": 0.0, "param_group": "bn"},
+              {"params": biases, "weight_decay": 0.0, "param_group": "bias"}]
     if name in ("Adam", "AdamW"):
-        opt = getattr(torch.optim, name)(biases, lr=lr0, betas=(momentum, 0.999), weight_decay=0.0)
+        opt = getattr(torch.optim, name)(groups, lr=lr0, betas=(momentum, 0.999))
     elif name == "SGD":
-        opt = torch.optim.SGD(biases, lr=lr0, momentum=momentum, nesterov=True)
+        opt = torch.optim.SGD(groups, lr=lr0, momentum=momentum, nesterov=True)
     else:
         raise ValueError(f"unknown optimizer '{name}' (auto, SGD, Adam, AdamW)")
-    opt.add_param_group({"params": weights, "weight_decay": weight_decay})
-    opt.add_param_group({"params": norms, "weight_decay": 0.0})
-    return opt, name, lr0, momentum
+    return opt, name, lr0, momentum, bias_warmup
 
 
 def lr_lambda(kind: str, epochs: int, lrf: float):
@@ -51,8 +54,8 @@ def lr_lambda(kind: str, epochs: int, lrf: float):
 def warmup_step(opt: torch.optim.Optimizer, ni: int, nw: int, epoch: int, lf, lr0: float, momentum: float,
                 warmup_bias_lr: float = 0.1, warmup_momentum: float = 0.8) -> None:
     """During the first nw iterations: bias lr falls from warmup_bias_lr, other lrs rise from 0, momentum rises."""
-    for j, group in enumerate(opt.param_groups):
-        start = warmup_bias_lr if j == 0 else 0.0
+    for group in opt.param_groups:
+        start = warmup_bias_lr if group.get("param_group") == "bias" else 0.0
         group["lr"] = float(_interp(ni, nw, start, lr0 * lf(epoch)))
         if "momentum" in group:
             group["momentum"] = float(_interp(ni, nw, warmup_momentum, momentum))
@@ -62,6 +65,11 @@ def warmup_step(opt: torch.optim.Optimizer, ni: int, nw: int, epoch: int, lf, lr
 
 def _interp(x: float, x1: float, y0: float, y1: float) -> float:
     return y0 + (y1 - y0) * min(max(x / x1, 0.0), 1.0) if x1 > 0 else y1
+
+
+def warmup_iterations(warmup_epochs: float, epochs: int, batches: int) -> int:
+    """Warmup length in iterations; the last epoch always trains at the scheduled lr (0: no warmup)."""
+    return round(min(warmup_epochs, max(epochs - 1, 0)) * batches) if warmup_epochs > 0 else 0
 
 
 class ModelEMA:

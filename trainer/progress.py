@@ -8,7 +8,7 @@ from edgeseg.runtime.datasets.problems import summary_lines
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-LOSS_NAMES = ("box", "seg", "cls", "dfl")
+LOSS_NAMES = ("box", "seg", "cls", "dfl", "sem")
 
 
 class EpochProgress:

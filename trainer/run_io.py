@@ -13,9 +13,10 @@ from edgeseg.runtime.paths import increment_dir
 
 from .checkpoint import atomic_torch_save, checkpoint_dict, load_checkpoint
 
-CSV_COLUMNS = ["epoch", "train/box_loss", "train/seg_loss", "train/cls_loss", "train/dfl_loss",
+CSV_COLUMNS = ["epoch", "train/box_loss", "train/seg_loss", "train/cls_loss", "train/dfl_loss", "train/sem_loss",
                "metrics/precision(B)", "metrics/recall(B)", "metrics/mAP50(B)", "metrics/mAP50-95(B)",
                "metrics/precision(M)", "metrics/recall(M)", "metrics/mAP50(M)", "metrics/mAP50-95(M)",
+               "val/box_loss", "val/seg_loss", "val/cls_loss", "val/dfl_loss", "val/sem_loss",
                "lr/pg0", "lr/pg1", "lr/pg2", "epoch_time_s"]
 
 

@@ -29,6 +29,7 @@ class Quantizer(ABC):
     layouts: ClassVar[tuple[str, ...]] = ("edgeseg",)  # output layouts its float-tail analysis understands
     reference_engine: ClassVar[str | None] = None  # engine for the FP32 ONNX reference (None: self.engine)
     keeps_float: ClassVar[bool] = True  # False: full-integer graphs (keep_float is ignored, no budget search)
+    preferred_layout: ClassVar[str] = "edgeseg"  # what --all and the demo export INT8 with
 
     @classmethod
     def missing(cls) -> list[str]:

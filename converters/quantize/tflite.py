@@ -18,6 +18,7 @@ class TfliteQuantizer(Quantizer):
     requires = ("onnx2tf", "tensorflow", "ai_edge_litert")
     layouts = ("edgeseg", "edgeseg-raw")
     keeps_float = False
+    preferred_layout = "edgeseg-raw"  # the DFL softmax and box decode in int8 cost box precision; the host does them
     reference_engine = "onnxruntime"  # the FP32 graph it was converted from, run exactly
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,

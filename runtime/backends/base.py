@@ -73,6 +73,12 @@ class Backend(ABC):
         return True, ""
 
     @classmethod
+    def reduced_precisions(cls, options: BackendOptions) -> tuple[str, ...]:
+        """Execution precisions below the artifact's own this engine offers on `options.device` here (bf16/fp16),
+        which backend="auto" measures; none by default."""
+        return ()
+
+    @classmethod
     def load(cls, artifact: Artifact, options: BackendOptions) -> "Backend":
         """Open the artifact; raise ModelFormatError for a file the engine cannot use."""
         return cls(artifact, options)  # type: ignore[call-arg]

@@ -69,6 +69,18 @@ class OpenVinoBackend(Backend):
                         for i, p in enumerate(model.outputs)]
         self._local = threading.local()
 
+    @classmethod
+    def reduced_precisions(cls, options: BackendOptions) -> tuple[str, ...]:
+        """bf16 / fp16 where the device computes in them natively (OPTIMIZATION_CAPABILITIES)."""
+        import openvino as ov
+
+        device = (options.device or "CPU").upper()
+        try:
+            caps = set(ov.Core().get_property(device, "OPTIMIZATION_CAPABILITIES"))
+        except Exception:  # a device without the property offers nothing beyond f32
+            return ()
+        return tuple(p for p, cap in (("bf16", "BF16"), ("fp16", "FP16")) if cap in caps)
+
     @staticmethod
     def _embedded(model, path: Path) -> ModelMetadata | None:
         if model.has_rt_info(RT_INFO_KEY):

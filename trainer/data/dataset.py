@@ -117,11 +117,13 @@ def _scan_labels(images: list[Path], nc: int) -> tuple[list[Record], list[tuple[
 class SegDataset(torch.utils.data.Dataset):
     """Yields dict(img uint8 (3,S,S), cls (n,), boxes (n,4) xyxy px, masks (n,S/r,S/r) uint8) per sample."""
 
-    def __init__(self, records: list[Record], imgsz: int, augment: bool, hyp: AugmentConfig, seed: int = 0, mask_ratio: int = 4):
+    def __init__(self, records: list[Record], imgsz: int, augment: bool, hyp: AugmentConfig, seed: int = 0,
+                 mask_ratio: int = 4, overlap_mask: bool = True):
         if not records:
             raise UsageError("no usable training images (every sample was skipped; see the report above)")
         self.records, self.imgsz, self.augment, self.hyp = records, imgsz, augment, hyp
         self.seed, self.mask_ratio, self.epoch, self.mosaic_on = seed, mask_ratio, 0, True
+        self.overlap_mask = overlap_mask
 
     def __len__(self) -> int:
         return len(self.records)
@@ -160,10 +162,21 @@ class SegDataset(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> dict:
         rng = np.random.default_rng([self.seed, self.epoch, index])
         sample = self.build(index, rng)
-        return to_tensors(sample, self.mask_ratio)
+        return to_tensors(sample, self.mask_ratio, self.overlap_mask)
 
 
-def to_tensors(sample: Sample, mask_ratio: int) -> dict:
+def resolve_overlaps(masks: np.ndarray) -> np.ndarray:
+    """Where instances overlap, the pixel belongs to the smallest (as the reference's overlap_mask does: larger
+    objects are drawn first, smaller ones on top), so no pixel is the target of two instances."""
+    if len(masks) < 2:
+        return masks
+    index = np.zeros(masks.shape[1:], np.int32)
+    for i in np.argsort(-masks.reshape(len(masks), -1).sum(1), kind="stable"):
+        index[masks[i] > 0] = i + 1
+    return (index[None] == np.arange(1, len(masks) + 1)[:, None, None]).astype(np.uint8)
+
+
+def to_tensors(sample: Sample, mask_ratio: int, overlap_mask: bool = True) -> dict:
     """Rasterise each instance at 1/mask_ratio only now that the geometry is final."""
     h, w = sample.image.shape[:2]
     mh, mw = h // mask_ratio, w // mask_ratio
@@ -173,6 +186,8 @@ def to_tensors(sample: Sample, mask_ratio: int) -> dict:
         pts = np.round(poly / mask_ratio * 16).astype(np.int32)  # 4 fractional bits: sub-pixel accurate edges
         cv2.fillPoly(masks[i], [pts], 1, lineType=cv2.LINE_8, shift=4)
         boxes[i] = [*poly.min(0), *poly.max(0)]
+    if overlap_mask:
+        masks = resolve_overlaps(masks)
     image = np.ascontiguousarray(sample.image[..., ::-1].transpose(2, 0, 1))  # BGR->RGB, CHW
     return {"img": torch.from_numpy(image), "cls": torch.from_numpy(sample.classes.astype(np.int64)),
             "boxes": torch.from_numpy(boxes), "masks": torch.from_numpy(masks)}

@@ -1,0 +1,127 @@
+"""Training quality on real photos, both tools, same recipe, one run (never two trainings at once on 2 cores):
+yolov8n-seg (or --model yolo11n-seg / yolo26n-seg) from scratch on ../shared/datasets/coco200-person-seg, each tool
+with its own defaults otherwise. Per-epoch val-split curves of both tools go into one PNG; the final weights are
+also scored on the train split (how fast the recipe fits real photos) by each tool's own validator.
+
+Usage: .venv/bin/python bench/person_quality.py [--model yolov8n-seg] [--epochs 100] [--imgsz 320] [--batch 8]
+           [--seed 0] [--reference-python REF_VENV/bin/python] [--out runs/person_quality]
+Our run's best.pt is what tests/fixtures/models/person-yolov8n-seg.pt was made from (stripped to FP16).
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "datasets" / "coco200-person-seg" / "data.yaml"
+
+
+def split_yaml(data: Path, split: str, out: Path) -> Path:
+    """The dataset with `split` scored as its val split (the train-split evaluation)."""
+    import yaml
+
+    cfg = yaml.safe_load(data.read_text())
+    cfg.update(path=str(data.parent.resolve()), val=cfg[split])
+    out.write_text(yaml.safe_dump(cfg))
+    return out
+
+
+def ours(args, out: Path) -> dict:
+    from edgeseg.model import open_predictor
+    from edgeseg.runtime.validate import validate
+    from edgeseg.trainer.args import TrainArgs
+    from edgeseg.trainer.engine import Trainer
+
+    result = Trainer(TrainArgs(data=str(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
+                               batch=args.batch, seed=args.seed, project=str(out), name="edgeseg", exist_ok=True,
+                               plots=False)).train()
+    scores = {}
+    for split in ("train", "val"):
+        m = validate(open_predictor(str(result.best)), split_yaml(args.data, split, out / f"{split}.yaml"), "val",
+                     imgsz=args.imgsz)
+        scores[split] = {"box": m.box.map, "mask": m.seg.map, "mask50": m.seg.map50}
+    rows = list(csv.DictReader(open(result.run_dir / "results.csv")))
+    return {"scores": scores, "curve": [float(r["metrics/mAP50-95(M)"] or 0) for r in rows], "best": str(result.best)}
+
+
+REFERENCE = r'''
+import json, os, sys
+os.environ["YOLO_OFFLINE"] = "1"
+from ultralytics import YOLO
+a = json.loads(sys.argv[1])
+model = YOLO(a["model"] + ".yaml")
+model.train(data=a["data"], epochs=a["epochs"], imgsz=a["imgsz"], batch=a["batch"], seed=a["seed"], device="cpu",
+            plots=False, project=a["out"], name="reference", exist_ok=True)
+best = os.path.join(model.trainer.save_dir, "weights", "best.pt")
+scores = {}
+for split, yaml_path in a["splits"].items():
+    m = YOLO(best).val(data=yaml_path, imgsz=a["imgsz"], batch=1, device="cpu", plots=False, verbose=False)
+    scores[split] = {"box": float(m.box.map), "mask": float(m.seg.map), "mask50": float(m.seg.map50)}
+print("RESULT " + json.dumps({"scores": scores, "results": os.path.join(model.trainer.save_dir, "results.csv")}))
+'''
+
+
+def reference(args, out: Path) -> dict:
+    splits = {s: str(split_yaml(args.data, s, out / f"{s}.yaml")) for s in ("train", "val")}
+    payload = json.dumps({"model": args.model, "data": str(args.data), "epochs": args.epochs, "imgsz": args.imgsz,
+                          "batch": args.batch, "seed": args.seed, "out": str(out.resolve()), "splits": splits})
+    done = subprocess.run([args.reference_python, "-c", REFERENCE, payload], capture_output=True, text=True,
+                          env={**os.environ, "YOLO_OFFLINE": "1"}, cwd=out)
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise SystemExit(f"reference run failed:\n{done.stderr[-3000:]}")
+    record = json.loads(line[7:])
+    rows = list(csv.DictReader(open(record["results"])))
+    key = next(k for k in rows[0] if k.strip() == "metrics/mAP50-95(M)")
+    return {"scores": record["scores"], "curve": [float(r[key]) for r in rows]}
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for tool, res in results.items():
+        ax.plot(range(1, len(res["curve"]) + 1), res["curve"], label=tool)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("val mask mAP50-95")
+    ax.legend()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="yolov8n-seg")
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reference-python")
+    parser.add_argument("--skip-ours", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "person_quality")
+    args = parser.parse_args()
+    out = args.out / f"{args.model}_s{args.seed}"
+    out.mkdir(parents=True, exist_ok=True)
+    results = {}
+    if not args.skip_ours:
+        results["edgeseg"] = ours(args, out)
+    if args.reference_python:
+        results["reference"] = reference(args, out)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    plot(results, out / "curves.png")
+    print(f"{'tool':10s} {'split':6s} {'box mAP50-95':>13s} {'mask mAP50-95':>14s} {'mask mAP50':>11s}")
+    for tool, res in results.items():
+        for split, s in res["scores"].items():
+            print(f"{tool:10s} {split:6s} {s['box']:13.4f} {s['mask']:14.4f} {s['mask50']:11.4f}")
+    print(f"curves: {out / 'curves.png'}")
+
+
+if __name__ == "__main__":
+    main()
