@@ -51,7 +51,7 @@ REFERENCE_SCRIPT = r'''
 import json, os, sys
 os.environ["YOLO_OFFLINE"] = "1"
 import numpy as np, torch
-torch.set_num_threads(2)
+torch.set_num_threads(1)
 from ultralytics import YOLO
 from ultralytics.cfg import get_cfg
 fixtures, batch_path, out_path, sched = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
@@ -93,7 +93,9 @@ def on_batch_end(trainer):
                  "momentum": trainer.optimizer.param_groups[0].get("betas", [trainer.optimizer.param_groups[0].get("momentum")])[0]})
 model = YOLO("yolov8n-seg.yaml")
 model.add_callback("on_train_batch_end", on_batch_end)
-model.train(data=os.path.join(fixtures, "synth3", "data.yaml"), epochs=sched["epochs"], imgsz=sched["imgsz"],
+data = os.path.abspath("synth3.yaml")
+open(data, "w").write(f"path: {os.path.join(fixtures, 'synth3')}\ntrain: images/train\nval: images/val\nnames: [a, b, c]\n")
+model.train(data=data, epochs=sched["epochs"], imgsz=sched["imgsz"],
             batch=sched["batch"], nbs=sched["nbs"], workers=0, device="cpu", plots=False, val=False, amp=False,
             project=os.path.dirname(out_path), name="sched", exist_ok=True, seed=0)
 record["schedule"] = {"settings": sched, "train_images": len(model.trainer.train_loader.dataset), "rows": rows}

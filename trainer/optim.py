@@ -57,10 +57,8 @@ def warmup_step(opt: torch.optim.Optimizer, ni: int, nw: int, epoch: int, lf, lr
     for group in opt.param_groups:
         start = warmup_bias_lr if group.get("param_group") == "bias" else 0.0
         group["lr"] = float(_interp(ni, nw, start, lr0 * lf(epoch)))
-        if "momentum" in group:
+        if "momentum" in group:  # SGD only: Adam's beta1 stays as set, as in the reference
             group["momentum"] = float(_interp(ni, nw, warmup_momentum, momentum))
-        if "betas" in group:
-            group["betas"] = (float(_interp(ni, nw, warmup_momentum, momentum)), group["betas"][1])
 
 
 def _interp(x: float, x1: float, y0: float, y1: float) -> float:
