@@ -22,7 +22,7 @@ class SavedModelExporter(Exporter):
     requires = ("onnx2tf", "tensorflow", "onnx", "onnxscript")
 
     def export(self, ctx: ExportContext) -> Path:
-        converted = run_onnx2tf(ctx.onnx_path, ctx.workdir / "onnx2tf")["saved_model"]
+        converted = run_onnx2tf(ctx.onnx_path)["saved_model"]
         out_dir = ctx.workdir / f"model{SavedModelExporter.artifact_suffix}"
         out_dir.mkdir()
         for part in SAVED_MODEL_PARTS:

@@ -39,8 +39,40 @@ def _in_dir(path: Path):
         os.chdir(before)
 
 
-def run_onnx2tf(onnx_path: Path, out_dir: Path, calib: CalibrationSet | None = None) -> dict[str, Path]:
-    """Convert; returns {variant: .tflite path} plus "saved_model": the SavedModel directory."""
+_CONVERTED: dict[tuple[str, str], dict[str, Path]] = {}  # (ONNX sha256, calibration) -> files, for this process
+
+
+def run_onnx2tf(onnx_path: Path, calib: CalibrationSet | None = None) -> dict[str, Path]:
+    """Convert; returns {variant: .tflite path} plus "saved_model": the SavedModel directory (callers copy what
+    they need out). One conversion gives every variant, so the same graph (same bytes, same calibration) is
+    converted once per process: `--all` asks for TFLite FP32/FP16/INT8, SavedModel, GraphDef and TF.js of it."""
+    from edgeseg.runtime.paths import sha256_file
+
+    key = (sha256_file(onnx_path), calib.manifest_sha256 + str(len(calib)) if calib is not None else "")
+    reusable = [files for (sha, cal), files in _CONVERTED.items() if sha == key[0] and (cal == key[1] or not key[1])]
+    if reusable and all(Path(p).exists() for p in reusable[0].values()):
+        return reusable[0]
+    _CONVERTED[key] = files = _convert(onnx_path, _process_dir() / f"{key[0][:16]}_{len(_CONVERTED)}", calib)
+    return files
+
+
+def _process_dir() -> Path:
+    """Where this process keeps its conversions (removed when it exits)."""
+    global _PROCESS_DIR
+    if _PROCESS_DIR is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _PROCESS_DIR = Path(tempfile.mkdtemp(prefix="edgeseg-onnx2tf-"))
+        atexit.register(shutil.rmtree, _PROCESS_DIR, ignore_errors=True)
+    return _PROCESS_DIR
+
+
+_PROCESS_DIR: Path | None = None
+
+
+def _convert(onnx_path: Path, out_dir: Path, calib: CalibrationSet | None) -> dict[str, Path]:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import onnx2tf
 

@@ -24,7 +24,7 @@ class TFLiteExporter(Exporter):
 
 
     def export(self, ctx: ExportContext) -> Path:
-        files = run_onnx2tf(ctx.onnx_path, ctx.workdir / "onnx2tf")
+        files = run_onnx2tf(ctx.onnx_path)
         key = ctx.options.precision
         if key not in files:
             raise ExportToolError(f"onnx2tf wrote no {key} model (wrote {sorted(files)})")

@@ -17,9 +17,9 @@ class ExportRequest:
 
     model: str
     fmt: str | None
-    imgsz: str
-    batch: int
-    dynamic: bool
+    imgsz: str | None
+    batch: int | None
+    dynamic: bool | None
     half: bool
     int8: bool
     calib: Path | None
@@ -68,13 +68,25 @@ def _gate(req: ExportRequest, artifact: Path, fmt: str, precision: str, size_byt
     check([row], artifact)
 
 
+DYNAMIC_BY_DEFAULT = ("onnx", "openvino")  # their engines run any input shape at full speed
+
+
+def default_dynamic(req: ExportRequest) -> bool:
+    """--dynamic/--static as given; by default dynamic where the format runs any shape well, unless the request
+    fixes the shape (--imgsz, --batch) or needs a static graph (--int8)."""
+    if req.dynamic is not None:
+        return req.dynamic
+    return req.fmt in DYNAMIC_BY_DEFAULT and req.imgsz is None and req.batch is None and not req.int8
+
+
 def run_export(req: ExportRequest) -> None:
     export_module = _converters()
     from edgeseg.converters.options import ExportOptions
     from edgeseg.runtime.checks import parse_imgsz
 
     _need_data(req)
-    options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz), batch=req.batch, dynamic=req.dynamic,
+    dynamic = default_dynamic(req)
+    options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz or "640"), batch=req.batch or 1, dynamic=dynamic,
                             half=req.half, int8=req.int8, opset=req.opset, simplify=req.simplify, layout=req.layout,
                             end2end=req.end2end,
                             output=req.output, **req.quant_options())
@@ -82,7 +94,7 @@ def run_export(req: ExportRequest) -> None:
     if result.report:
         console.print(result.report.summary())
     console.print(f"exported {req.fmt} ({options.precision}, layout {req.layout}, "
-                  f"{'dynamic' if req.dynamic else f'{options.imgsz[0]}x{options.imgsz[1]} batch {req.batch}'}) "
+                  f"{'dynamic' if dynamic else f'{options.imgsz[0]}x{options.imgsz[1]} batch {options.batch}'}) "
                   f"to {result.path} ({result.size_bytes / 1e6:.1f} MB)")
     if req.verify:
         _gate(req, result.path, req.fmt, options.precision, result.size_bytes, options.imgsz)
@@ -132,7 +144,7 @@ def run_export_all(req: ExportRequest) -> None:
     from edgeseg.converters.gate import check
     from edgeseg.converters.report import write_report
 
-    report = _matrix(req.model, req.data, req.imgsz, req.calib, req.calib_n, req.max_drop, out_dir)
+    report = _matrix(req.model, req.data, req.imgsz or "640", req.calib, req.calib_n, req.max_drop, out_dir)
     for path in write_report(report, out_dir):
         console.print(f"wrote {path}")
     if req.verify:

@@ -13,6 +13,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # for tests/helpers only; the package i
 SHARED = Path(__import__("os").environ.get("EDGESEG_SHARED", ROOT.parent / "shared"))
 COCO8 = SHARED / "datasets" / "coco8-seg"
 COCO200 = SHARED / "datasets" / "coco200-seg"
+COCO200_PERSON = SHARED / "datasets" / "coco200-person-seg"
 
 # Random-init weights detect nothing at conf 0.25 (the class prior keeps scores near 1e-4). The seeded test
 # model (tests/helpers/models.py) has BN statistics estimated on synthetic photos and random class/box heads,
@@ -37,6 +38,11 @@ def coco8() -> Path:
 @pytest.fixture(scope="session")
 def coco200() -> Path:
     return _require(COCO200)
+
+
+@pytest.fixture(scope="session")
+def coco200_person() -> Path:
+    return _require(COCO200_PERSON)
 
 
 @pytest.fixture(scope="session")

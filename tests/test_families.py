@@ -23,9 +23,13 @@ RTOL = 1e-4  # max abs difference relative to the output's scale
 
 
 @pytest.mark.parametrize("name", sorted(REFERENCE_INFO))
-def test_parameters_equal_the_reference(name):
+def test_parameters_and_gflops_equal_the_reference(name):
+    """`model.info()` of the reference: parameters exact, GFLOPs at 640 to its printed 3 decimals."""
+    from edgeseg.trainer.info import count_flops
+
     model = build_model(config_from_name(name), seed=None)
     assert sum(p.numel() for p in model.parameters()) == REFERENCE_INFO[name]["params"]
+    assert round(count_flops(model, 640) / 1e9, 3) == pytest.approx(REFERENCE_INFO[name]["gflops"], abs=1e-3)
 
 
 def _decoded_one2one(stem: str, outputs) -> dict[str, np.ndarray]:

@@ -50,7 +50,7 @@ def test_layout_and_labels_are_exact(synthetic_data):
 
 def test_scenes_are_deterministic_and_labels_are_the_visible_parts(tmp_path):
     """Procedural scenes: same seed, same bytes; each label fills the part of its object no later object covers."""
-    from edgeseg.runtime.datasets.scenes import generate_scenes, make_scene
+    from edgeseg.runtime.datasets.scenes import SCENE_CLASSES, generate_scenes, make_scene
 
     a = generate_scenes(tmp_path / "a", 2, 1, seed=3).parent
     b = generate_scenes(tmp_path / "b", 2, 1, seed=3).parent
@@ -64,7 +64,7 @@ def test_scenes_are_deterministic_and_labels_are_the_visible_parts(tmp_path):
             mask = np.zeros((240, 320), np.uint8)
             cv2.fillPoly(mask, [np.round(inst.polygon).astype(np.int32)], 1)
             masks.append(mask.astype(bool))
-            assert mask.sum() >= 48 and 0 <= inst.class_id < len(CLASS_NAMES)
+            assert mask.sum() >= 48 and 0 <= inst.class_id < len(SCENE_CLASSES)
         for i, m in enumerate(masks):  # visible parts never overlap (up to the polygon's boundary pixels)
             for other in masks[i + 1:]:
                 assert (m & other).sum() <= 0.1 * min(m.sum(), other.sum())

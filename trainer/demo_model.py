@@ -74,7 +74,8 @@ def strip_for_shipping(checkpoint: Path, out: Path) -> Path:
 
 
 def rebuild(out: Path, recipe_path: Path | None = None, log=print) -> Path:
-    """Generate the data, train with the recipe, and write the shippable checkpoint into `out`."""
+    """Generate the data, train with the recipe (then its `finetune` stage, from the first stage's best.pt, when it
+    has one), and write the shippable checkpoint into `out`."""
     from .args import TrainArgs
     from .engine import Trainer
 
@@ -82,10 +83,15 @@ def rebuild(out: Path, recipe_path: Path | None = None, log=print) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     data_yaml = generate_training_data(recipe, out / "scenes")
     log(f"generated {recipe['data']['n_train']} + {recipe['data']['n_val']} scenes in {data_yaml.parent}")
-    args = TrainArgs.from_dict({**recipe["train"], "data": str(data_yaml), "project": str(out), "name": "train",
-                                "exist_ok": True})
-    result = Trainer(args, log=log).train()
-    shipped = strip_for_shipping(result.best, out / MODEL_FILE)
+    best = None
+    for stage in ("train", "finetune"):
+        if stage not in recipe:
+            continue
+        extra = {"pretrained": str(best)} if best is not None else {}
+        args = TrainArgs.from_dict({**recipe[stage], **extra, "data": str(data_yaml), "project": str(out),
+                                    "name": stage, "exist_ok": True})
+        best = Trainer(args, log=log).train().best
+    shipped = strip_for_shipping(best, out / MODEL_FILE)
     shutil.copy(recipe_path or bundled_path(RECIPE_FILE), out / RECIPE_FILE)
     log(f"wrote {shipped} ({shipped.stat().st_size / 1e6:.1f} MB)")
     return shipped

@@ -25,8 +25,8 @@ from .loss import PARTS, LossGains, SegmentationLoss, build_loss
 from .model_init import build_for_training
 from .optim import ModelEMA, build_optimizer, lr_lambda, warmup_iterations, warmup_step
 from .progress import EpochProgress, print_skip_report
-from .run_io import (append_results, load_training_state, lock_run_dir, new_run_dir, save_training_state,
-                     truncate_results, write_args)
+from .run_io import (append_results, load_training_state, lock_run_dir, new_run_dir, results_row,
+                     save_training_state, truncate_results, write_args)
 from .torch_backend import TorchBackend
 from .val_loss import ValLoss
 
@@ -308,15 +308,8 @@ class Trainer:
         save_training_state(w / "last.pt", self.ema.ema, self.names, self.args.imgsz, state)
 
     def _log_epoch(self, epoch: int, losses: np.ndarray, metrics, seconds: float) -> None:
-        row = {"epoch": epoch + 1, "epoch_time_s": seconds}
-        row.update({f"train/{k}_loss": float(v) for k, v in zip(PARTS, losses)})
-        if metrics is not None and self.val_losses is not None:
-            row.update({f"val/{k}_loss": float(v) for k, v in zip(PARTS, self.val_losses)})
-        if metrics is not None:
-            for tag, m in (("B", metrics.box), ("M", metrics.seg)):
-                row.update({f"metrics/precision({tag})": m.mp, f"metrics/recall({tag})": m.mr,
-                            f"metrics/mAP50({tag})": m.map50, f"metrics/mAP50-95({tag})": m.map})
-        row.update({f"lr/pg{j}": lr for j, lr in enumerate(self.epoch_lrs)})
+        row = results_row(epoch, seconds, dict(zip(PARTS, losses)), self.epoch_lrs, metrics,
+                          dict(zip(PARTS, self.val_losses)) if metrics is not None and self.val_losses is not None else None)
         append_results(self.run_dir, row)
         if metrics is not None:
             self.log(f"epoch {epoch + 1}/{self.args.epochs}: box mAP50-95 {metrics.box.map:.4f} mAP50 {metrics.box.map50:.4f}"

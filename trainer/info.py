@@ -1,7 +1,10 @@
-"""Model summary: per-layer table, parameter count and FLOPs (torch.utils.flop_counter, no extra dependency).
-
-FLOPs follow the usual convention (2 x multiply-accumulates for convolutions, 2 per element for
-unfused BatchNorm); activations, pooling and resizes are not counted.
+"""Model summary: per-layer table, parameter count and GFLOPs, counted the way the reference's `model.info()` counts
+them (ultralytics-thop's module rules, measured against the real tool: tests/fixtures/ultralytics_8_4_190/
+model_info.json): multiply-accumulates of each Conv2d (output elements x input channels per group x kernel area)
+and ConvTranspose2d (input elements x output channels per group x kernel area), 4 per element for each affine
+BatchNorm, the two attention matmuls (q.k and attn.v per head), nothing for activations, pooling, nearest
+upsampling or the DFL softmax; the total x 2. Like the reference's, a YOLO26 forward also runs the branch it does
+not return.
 """
 from __future__ import annotations
 
@@ -9,37 +12,54 @@ import math
 from typing import Any
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
+from torch import nn
 
 from .model import SegmentationModel
-
-aten = torch.ops.aten
-
-
-def _batch_norm_flops(*_args, out_shape=None, **_kwargs) -> int:
-    shape = out_shape[0] if isinstance(out_shape, (tuple, list)) and isinstance(out_shape[0], (tuple, list, torch.Size)) else out_shape
-    return 2 * math.prod(shape)
+from .nn.attention import Attention
 
 
-_EXTRA_FORMULAS = {
-    aten._native_batch_norm_legit_no_training: _batch_norm_flops,
-    aten.native_batch_norm: _batch_norm_flops,
-    aten._native_batch_norm_legit: _batch_norm_flops,
-}
+def _conv_ops(module: nn.Module, inputs, output) -> int:
+    x = inputs[0]
+    kernel = math.prod(module.weight.shape[2:])
+    if isinstance(module, nn.ConvTranspose2d):
+        return x.numel() * (module.out_channels // module.groups) * kernel
+    return output.numel() * (module.in_channels // module.groups) * kernel
+
+
+def _norm_ops(module: nn.Module, inputs, output) -> int:
+    return 2 * inputs[0].numel() * (2 if module.affine else 1)
+
+
+def _attention_ops(module: nn.Module, inputs, output) -> int:
+    b, _, h, w = inputs[0].shape
+    return b * module.num_heads * (h * w) ** 2 * (module.key_dim + module.head_dim)
+
+
+RULES = {nn.Conv2d: _conv_ops, nn.ConvTranspose2d: _conv_ops, nn.BatchNorm2d: _norm_ops, Attention: _attention_ops}
 
 
 def count_flops(model: torch.nn.Module, imgsz: int | tuple[int, int] = 640) -> int:
     """FLOPs of one forward pass at batch 1 (model left in its original train/eval mode)."""
     h, w = (imgsz, imgsz) if isinstance(imgsz, int) else imgsz
-    was_training = model.training
+    total, hooks = [0], []
+    for module in model.modules():
+        rule = RULES.get(type(module))
+        if rule is not None:
+            hooks.append(module.register_forward_hook(lambda m, i, o, rule=rule: total.__setitem__(0, total[0] + rule(m, i, o))))
+    was_training, head = model.training, getattr(model, "head", None)
     model.eval()
+    if head is not None:
+        head.run_both_branches = True
     try:
         param = next(model.parameters())
-        x = torch.zeros(1, 3, h, w, dtype=param.dtype, device=param.device)
-        with FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter, torch.no_grad():
-            model(x)
-        return int(counter.get_total_flops())
+        with torch.no_grad():
+            model(torch.zeros(1, 3, h, w, dtype=param.dtype, device=param.device))
+        return 2 * total[0]
     finally:
+        for hook in hooks:
+            hook.remove()
+        if head is not None:
+            head.run_both_branches = False
         model.train(was_training)
 
 

@@ -50,6 +50,20 @@ def write_args(run_dir: Path, args: dict) -> None:
     (run_dir / "args.yaml").write_text(yaml.safe_dump(args, sort_keys=False))
 
 
+def results_row(epoch: int, seconds: float, losses: dict[str, float], lrs: list[float], metrics=None,
+                val_losses: dict[str, float] | None = None) -> dict[str, float]:
+    """One results.csv row: training (and validation) loss parts, metrics, the lr each group trained with."""
+    row = {"epoch": epoch + 1, "epoch_time_s": seconds}
+    row.update({f"train/{k}_loss": float(v) for k, v in losses.items()})
+    row.update({f"val/{k}_loss": float(v) for k, v in (val_losses or {}).items()})
+    if metrics is not None:
+        for tag, m in (("B", metrics.box), ("M", metrics.seg)):
+            row.update({f"metrics/precision({tag})": m.mp, f"metrics/recall({tag})": m.mr,
+                        f"metrics/mAP50({tag})": m.map50, f"metrics/mAP50-95({tag})": m.map})
+    row.update({f"lr/pg{j}": lr for j, lr in enumerate(lrs)})
+    return row
+
+
 def append_results(run_dir: Path, row: dict[str, float]) -> None:
     _append_rows(run_dir / "results.csv", [row])
 

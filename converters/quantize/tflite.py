@@ -23,7 +23,7 @@ class TfliteQuantizer(Quantizer):
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
                  method: str = "auto") -> QuantizeResult:
-        files = run_onnx2tf(fp32_onnx, workdir / "onnx2tf", calib)
+        files = run_onnx2tf(fp32_onnx, calib)
         out = workdir / "model_int8.tflite"
         shutil.copy(files["int8"], out)
         details = {"engine": self.engine, "scheme": "TFLite full-integer: int8 per-channel weights, int8 per-tensor "

@@ -16,18 +16,45 @@ import numpy as np
 import yaml
 
 from .coco import merge_parts
-from .synthetic import CLASS_NAMES, Instance, _background, _shape_polygon, yolo_label_lines
+from .synthetic import Instance, _background, yolo_label_lines
 
-MIN_VISIBLE = 0.35  # an object hidden beyond this fraction is not placed (its label would be a sliver)
+SCENE_CLASSES = ("circle", "rectangle", "triangle", "ellipse", "star")
+MIN_VISIBLE = 0.5  # an object hidden beyond this fraction is not placed (what is left would not say what it is)
 MIN_AREA_PX = 48  # visible parts smaller than this are not labelled
+
+
+def shape_polygon(rng: np.random.Generator, class_id: int, cx: float, cy: float, size: float) -> np.ndarray:
+    """The outline of one object of a class, `size` its radius in pixels, randomly rotated and proportioned."""
+    angle = float(rng.uniform(0, 2 * np.pi))
+    if class_id == 0:  # circle
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        r = np.full_like(t, size)
+    elif class_id == 1:  # rectangle, aspect 0.5-1
+        half = np.array([size, size * rng.uniform(0.5, 1.0)])
+        corners = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]]) * half
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        return (corners @ rot.T + [cx, cy]).astype(np.float32)
+    elif class_id == 2:  # triangle
+        t = angle + np.array([0, 2 * np.pi / 3, 4 * np.pi / 3]) + rng.uniform(-0.3, 0.3, 3)
+        r = np.full(3, size)
+    elif class_id == 3:  # ellipse, clearly flatter than a circle
+        t = np.linspace(0, 2 * np.pi, 48, endpoint=False)
+        a, b = size, size * rng.uniform(0.35, 0.6)
+        pts = np.stack([a * np.cos(t), b * np.sin(t)], 1)
+        rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+        return (pts @ rot.T + [cx, cy]).astype(np.float32)
+    else:  # five-pointed star
+        t = angle + np.arange(10) * np.pi / 5
+        r = np.where(np.arange(10) % 2 == 0, size, size * rng.uniform(0.4, 0.5))
+    return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], 1).astype(np.float32)
 
 
 @dataclass(frozen=True)
 class SceneConfig:
     """What varies between scenes; the defaults are the demo model's recipe."""
 
-    max_objects: int = 8
-    size_range: tuple[float, float] = (0.04, 0.28)  # object radius as a fraction of the shorter side
+    max_objects: int = 6
+    size_range: tuple[float, float] = (0.07, 0.3)  # object radius as a fraction of the shorter side
     clutter: int = 6  # unlabelled distractors (blobs, strokes) per scene, at most
     shadow_p: float = 0.5
     blur_p: float = 0.3
@@ -64,7 +91,7 @@ def _lighting(rng: np.random.Generator, image: np.ndarray, cfg: SceneConfig) -> 
     out = image.astype(np.float32) * gain[..., None]
     if rng.random() < cfg.shadow_p:
         shadow = np.zeros((h, w), np.float32)
-        poly = _shape_polygon(rng, int(rng.integers(0, len(CLASS_NAMES))), rng.uniform(0, w), rng.uniform(0, h),
+        poly = shape_polygon(rng, int(rng.integers(0, len(SCENE_CLASSES))), rng.uniform(0, w), rng.uniform(0, h),
                               rng.uniform(0.15, 0.4) * min(h, w))
         cv2.fillPoly(shadow, [np.round(poly).astype(np.int32)], 1.0)
         shadow = cv2.GaussianBlur(shadow, (0, 0), rng.uniform(4, 12))
@@ -118,11 +145,11 @@ def _place_objects(rng: np.random.Generator, h: int, w: int, cfg: SceneConfig) -
     for _ in range(cfg.max_objects * 5):
         if len(placed) >= wanted:
             break
-        class_id = int(rng.integers(0, len(CLASS_NAMES)))
+        class_id = int(rng.integers(0, len(SCENE_CLASSES)))
         size = float(rng.uniform(*cfg.size_range) * min(h, w))
         cx, cy = float(rng.uniform(0.5 * size, w - 0.5 * size)), float(rng.uniform(0.5 * size, h - 0.5 * size))
         mask = np.zeros((h, w), np.uint8)
-        cv2.fillPoly(mask, [np.round(_shape_polygon(rng, class_id, cx, cy, size)).astype(np.int32)], 1)
+        cv2.fillPoly(mask, [np.round(shape_polygon(rng, class_id, cx, cy, size)).astype(np.int32)], 1)
         if mask.sum() < MIN_AREA_PX * 2:
             continue
         trial = placed + [(class_id, mask)]
@@ -183,8 +210,8 @@ def generate_scenes(root: str | Path, n_train: int, n_val: int, seed: int, cfg: 
             if not cv2.imwrite(str(root / "images" / split / f"{stem}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 92]):
                 raise OSError(f"cannot write {root / 'images' / split / stem}.jpg")
             (root / "labels" / split / f"{stem}.txt").write_text("\n".join(yolo_label_lines(instances, h, w)) + "\n")
-    data = {"path": ".", "train": "images/train", "val": "images/val", "nc": len(CLASS_NAMES),
-            "names": dict(enumerate(CLASS_NAMES))}
+    data = {"path": ".", "train": "images/train", "val": "images/val", "nc": len(SCENE_CLASSES),
+            "names": dict(enumerate(SCENE_CLASSES))}
     data_yaml = root / "data.yaml"
     data_yaml.write_text(f"# edgeseg procedural scenes (seed {seed}; regenerate with the same seed for the same files)\n"
                          + yaml.safe_dump(data, sort_keys=False))

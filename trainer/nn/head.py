@@ -120,6 +120,7 @@ class Segment(nn.Module):
         # (8.4.190: predict/val/export default to the one-to-many branch + NMS; nms=False selects one-to-one)
         self.end2end = False
         self.maps_in_eval = False  # eval mode returning the training maps (validation losses)
+        self.run_both_branches = False  # eval also runs the unused branch (FLOP counts like the reference's)
 
     @property
     def has_one2one(self) -> bool:
@@ -151,7 +152,10 @@ class Segment(nn.Module):
             if isinstance(self.proto, Proto26):
                 out["semantic"] = self.proto.semseg(self.proto.fused(xs))
             return out
-        return self._decode(*self._maps(xs, one2one=self.end2end and self.has_one2one), protos)
+        one2one = self.end2end and self.has_one2one
+        if self.run_both_branches and self.has_one2one:
+            self._maps(xs, one2one=not one2one)
+        return self._decode(*self._maps(xs, one2one=one2one), protos)
 
     def _decode(self, feats: list[torch.Tensor], coeffs: torch.Tensor, protos: torch.Tensor) -> dict:
         b = protos.shape[0]
