@@ -20,6 +20,7 @@ from edgeseg.runtime.validate import validate
 from .args import TrainArgs
 from .data.augment import AugmentConfig
 from .data.dataset import SegDataset, collate, scan
+from .data.sampler import EpochSampler
 from .distributed import DistContext
 from .loss import PARTS, LossGains, SegmentationLoss, build_loss
 from .model_init import build_for_training
@@ -106,7 +107,7 @@ class Trainer:
             self.generator = torch.Generator()
             sampler = torch.utils.data.RandomSampler(dataset, generator=self.generator)
         return torch.utils.data.DataLoader(
-            dataset, batch_size=batch, sampler=sampler, num_workers=a.workers, collate_fn=collate,
+            dataset, batch_size=batch, sampler=EpochSampler(sampler), num_workers=a.workers, collate_fn=collate,
             persistent_workers=a.workers > 0, pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init)
 
     def setup(self) -> None:
@@ -215,9 +216,8 @@ class Trainer:
         seed_everything(self.args.seed + epoch)
         mosaic = epoch < self.args.epochs - self.args.close_mosaic
         self.dataset.set_epoch(epoch, mosaic)
-        if self.dist.enabled:
-            self.loader.sampler.set_epoch(epoch)
-        else:
+        self.loader.sampler.set_epoch(epoch, mosaic)  # reaches the workers with every index (EpochSampler)
+        if not self.dist.enabled:
             self.generator.manual_seed(self.args.seed + epoch)
 
     def train_epoch(self, epoch: int) -> np.ndarray:

@@ -31,9 +31,9 @@ def _is_dfl_conv(node, producers: dict[str, object]) -> bool:
     return False
 
 
-def float_tail_nodes(onnx_model, outputs: tuple[str, ...] = RAW_KEYS) -> list[str]:
-    """Names of the decode-tail nodes plus the last learned conv in front of each output (box/score/coefficient
-    convs, the proto output conv): quantising them costs accuracy and buys almost no speed."""
+def float_tail_nodes(onnx_model, outputs: tuple[str, ...] = RAW_KEYS, head_convs: bool = True) -> list[str]:
+    """Names of the decode-tail nodes (anchor/stride arithmetic, DFL softmax, sigmoid), plus, with `head_convs`,
+    the last learned conv in front of each output (box/score/coefficient convs, the proto output conv)."""
     producers = _producers(onnx_model.graph)
     keep: list[str] = []
     seen: set[str] = set()
@@ -43,8 +43,11 @@ def float_tail_nodes(onnx_model, outputs: tuple[str, ...] = RAW_KEYS) -> list[st
         if node is None or node.name in seen:
             continue
         seen.add(node.name)
+        learned = node.op_type in ("Conv", "ConvTranspose") and not _is_dfl_conv(node, producers)
+        if learned and not head_convs:
+            continue
         keep.append(node.name)
-        if node.op_type in ("Conv", "ConvTranspose") and not _is_dfl_conv(node, producers):
+        if learned:
             continue
         stack.extend(i for i in node.input if i)
     return sorted(keep)

@@ -19,6 +19,7 @@ from edgeseg.runtime.errors import UsageError
 from edgeseg.runtime.paths import cache_dir as runtime_cache_dir
 from edgeseg.runtime.sources import read_image
 
+from .sampler import EpochIndex
 from .augment import (AugmentConfig, Sample, copy_paste, flip_lr, hsv_jitter, letterbox_sample, load_resized, mixup, mosaic4,
                       random_perspective, resample)
 
@@ -142,11 +143,11 @@ class SegDataset(torch.utils.data.Dataset):
         picks = [index] + [int(i) for i in rng.integers(0, len(self), 3)]
         return mosaic4([self.load(i) for i in picks], self.imgsz, rng)
 
-    def build(self, index: int, rng: np.random.Generator) -> Sample:
+    def build(self, index: int, rng: np.random.Generator, mosaic: bool = True) -> Sample:
         hyp, s = self.hyp, self.imgsz
         if not self.augment:
             return letterbox_sample(self.load(index), s)
-        if self.mosaic_on and rng.random() < hyp.mosaic:
+        if mosaic and rng.random() < hyp.mosaic:
             sample = self._mosaic(index, rng)
         else:
             sample = letterbox_sample(self.load(index), s)
@@ -159,9 +160,15 @@ class SegDataset(torch.utils.data.Dataset):
         sample = Sample(hsv_jitter(sample.image, rng, hyp.hsv_h, hyp.hsv_s, hyp.hsv_v), sample.polygons, sample.classes)
         return flip_lr(sample) if rng.random() < hyp.fliplr else sample
 
-    def __getitem__(self, index: int) -> dict:
-        rng = np.random.default_rng([self.seed, self.epoch, index])
-        sample = self.build(index, rng)
+    def __getitem__(self, key: int | EpochIndex) -> dict:
+        """An EpochIndex (from EpochSampler) carries the epoch and mosaic switch into worker processes;
+        a plain int uses the state set on this copy (validation, direct use)."""
+        if isinstance(key, tuple):
+            index, epoch, mosaic = int(key[0]), int(key[1]), bool(key[2])
+        else:
+            index, epoch, mosaic = int(key), self.epoch, self.mosaic_on
+        rng = np.random.default_rng([self.seed, epoch, index])
+        sample = self.build(index, rng, mosaic)
         return to_tensors(sample, self.mask_ratio, self.overlap_mask)
 
 
