@@ -86,7 +86,7 @@ def run_export(req: ExportRequest) -> None:
 
     _need_data(req)
     dynamic = default_dynamic(req)
-    options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz or "640"), batch=req.batch or 1, dynamic=dynamic,
+    options = ExportOptions(format=req.fmt, imgsz=parse_imgsz(req.imgsz or "640"), batch=1 if req.batch is None else req.batch, dynamic=dynamic,
                             half=req.half, int8=req.int8, opset=req.opset, simplify=req.simplify, layout=req.layout,
                             end2end=req.end2end,
                             output=req.output, **req.quant_options())

@@ -21,7 +21,6 @@ from .backends import Artifact, BackendOptions
 from .backends.registry import get_backend_class, probe_all
 from .datasets.synthetic import make_image
 from .errors import NotAvailableError
-from .layouts import canonical_outputs
 from .letterbox import letterbox, to_input_tensor
 from .metadata import ModelMetadata
 from .paths import cache_dir
@@ -126,7 +125,6 @@ def measure(path: Path, fmt: str, meta: ModelMetadata, sidecar, options: Backend
         except Exception as err:  # an engine that fails on this artifact is simply not a candidate
             cand.note = f"failed: {str(err).splitlines()[0][:120]}"
             continue
-        raw = canonical_outputs(raw, meta)
         if reference is None:
             reference = raw
         cand.cosine = min(_cosine(raw[k], reference[k]) for k in reference)

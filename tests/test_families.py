@@ -102,7 +102,7 @@ def test_a_family_added_as_one_description_builds_trains_and_appears_in_info(tmp
              "masks": torch.zeros(2, 16, 16)}
     loss, parts = SegmentationLoss(model)(model(x), batch)
     loss.backward()
-    assert torch.isfinite(loss) and parts.shape == (4,)
+    assert torch.isfinite(loss) and parts.shape == (5,)  # box, seg, cls, dfl, semantic (0 without an end-to-end head)
     assert main(["info", "--model", "tinyn-seg", "--imgsz", "64"]) == 0
     assert "tinyn-seg" in capsys.readouterr().out
     model.eval()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 from ..errors import ModelFormatError, NotAvailableError, UsageError
+from ..foreign import from_ultralytics, is_ultralytics_metadata
 from ..metadata import ModelMetadata, metadata_from_json
 from .base import Artifact, Backend, BackendOptions, TensorSpec
 
@@ -85,6 +86,13 @@ class OpenVinoBackend(Backend):
     def _embedded(model, path: Path) -> ModelMetadata | None:
         if model.has_rt_info(RT_INFO_KEY):
             return metadata_from_json(model.get_rt_info(RT_INFO_KEY).astype(str), str(path))
+        if model.has_rt_info(["framework"]):  # an ONNX file read by OpenVINO: its metadata_props land here
+            keys = list(model.get_rt_info(["framework"]).value)
+            props = {str(k): model.get_rt_info(["framework", str(k)]).astype(str) for k in keys}
+            if is_ultralytics_metadata(props):
+                return from_ultralytics(props, str(path))
+            if "edgeseg" in props:
+                return metadata_from_json(props["edgeseg"], str(path))
         return None
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
