@@ -41,6 +41,7 @@ def _predict(artifact: Path, images: Path, out: Path) -> dict:
     import edgeseg.runtime as rt
 
     predictor = rt.load(artifact, backend="auto")
+    out.mkdir(parents=True, exist_ok=True)  # inside the demo's own run directory
     writer = PredictionWriter(out, save_images=True, save_json=True)
     speeds, instances, frames = SpeedTotals(), 0, 0
     for result in predictor.stream(images, conf=0.25):

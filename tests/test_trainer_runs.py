@@ -91,29 +91,45 @@ def test_without_per_epoch_validation_patience_never_stops_training(synthetic_da
     assert result.epochs_run == 3 and result.metrics is not None
 
 
-def test_worker_processes_see_each_epoch_and_the_mosaic_switch(synthetic_data, tmp_path, monkeypatch):
+WORKER_CHECK = r"""
+import json, sys
+import torch
+from edgeseg.trainer.args import TrainArgs
+from edgeseg.trainer.engine import Trainer
+
+trainer = Trainer(TrainArgs(**json.loads(sys.argv[1])))
+trainer.setup()
+
+
+def first_images(epoch):
+    trainer._seed_epoch(epoch)
+    keys = list(trainer.loader.sampler)  # the keys the workers will receive, drawn once more below
+    trainer._seed_epoch(epoch)
+    images = torch.cat([batch["img"] for batch in trainer.loader])
+    return {k.index: images[n] for n, k in enumerate(keys)}, {k.index: k for k in keys}
+
+
+epoch0, keys0 = first_images(0)
+epoch1, keys1 = first_images(1)
+epoch3, keys3 = first_images(3)
+assert all(k.epoch == 0 and k.mosaic for k in keys0.values())
+assert all(k.epoch == 3 and not k.mosaic for k in keys3.values())
+# what the workers returned is what the main process computes for that (index, epoch, mosaic)
+for index, image in epoch3.items():
+    assert torch.equal(image, trainer.dataset[keys3[index]]["img"]), index
+assert any(not torch.equal(epoch0[i], epoch1[i]) for i in epoch0)  # fresh augmentation each epoch
+print("WORKERS OK")
+"""
+
+
+def test_worker_processes_see_each_epoch_and_the_mosaic_switch(synthetic_data, tmp_path):
     """The trainer's own loader, with persistent worker processes: every epoch draws fresh augmentation and the
     last close_mosaic epochs really are mosaic-free (a flag set on the main process's dataset copy never reached
-    the workers, so every epoch replayed epoch 0)."""
-    monkeypatch.setenv("EDGESEG_CACHE_DIR", str(tmp_path / "cache"))
-    args = TrainArgs(data=str(synthetic_data), epochs=4, close_mosaic=2, project=str(tmp_path / "runs"),
-                     **{**FAST, "workers": 1})
-    trainer = Trainer(args)
-    trainer.setup()
-
-    def first_images(epoch: int) -> tuple[dict, dict]:
-        trainer._seed_epoch(epoch)
-        keys = list(trainer.loader.sampler)  # the keys the workers will receive, drawn once more below
-        trainer._seed_epoch(epoch)
-        images = torch.cat([batch["img"] for batch in trainer.loader])
-        return {k.index: images[n] for n, k in enumerate(keys)}, {k.index: k for k in keys}
-
-    epoch0, keys0 = first_images(0)
-    epoch1, keys1 = first_images(1)
-    epoch3, keys3 = first_images(3)
-    assert all(k.epoch == 0 and k.mosaic for k in keys0.values())
-    assert all(k.epoch == 3 and not k.mosaic for k in keys3.values())
-    # what the workers returned is what the main process computes for that (index, epoch, mosaic)
-    for index, image in epoch3.items():
-        assert torch.equal(image, trainer.dataset[keys3[index]]["img"])
-    assert any(not torch.equal(epoch0[i], epoch1[i]) for i in epoch0)  # fresh augmentation each epoch
+    the workers, so every epoch replayed epoch 0). Run in a fresh interpreter, as `edgeseg train` runs: forking
+    loader workers from this test process, which has TensorFlow's and OpenVINO's threads loaded, can crash."""
+    args = dict(data=str(synthetic_data), epochs=4, close_mosaic=2, project=str(tmp_path / "runs"),
+                **{**FAST, "workers": 1})
+    env = {**os.environ, "EDGESEG_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-c", WORKER_CHECK, json.dumps(args)], capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert done.returncode == 0 and "WORKERS OK" in done.stdout, done.stderr[-3000:]
