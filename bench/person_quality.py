@@ -36,16 +36,21 @@ def ours(args, out: Path) -> dict:
     from edgeseg.trainer.args import TrainArgs
     from edgeseg.trainer.engine import Trainer
 
-    result = Trainer(TrainArgs(data=str(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
-                               batch=args.batch, seed=args.seed, project=str(out), name="edgeseg", exist_ok=True,
-                               plots=False)).train()
+    run_dir = out / "edgeseg"
+    if args.reuse_ours and (run_dir / "weights" / "best.pt").is_file():
+        best = run_dir / "weights" / "best.pt"
+    else:
+        result = Trainer(TrainArgs(data=str(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
+                                   batch=args.batch, seed=args.seed, project=str(out), name="edgeseg",
+                                   exist_ok=True, plots=False)).train()
+        best, run_dir = result.best, result.run_dir
     scores = {}
     for split in ("train", "val"):
-        m = validate(open_predictor(str(result.best)), split_yaml(args.data, split, out / f"{split}.yaml"), "val",
+        m = validate(open_predictor(str(best)), split_yaml(args.data, split, out / f"{split}.yaml"), "val",
                      imgsz=args.imgsz)
         scores[split] = {"box": m.box.map, "mask": m.seg.map, "mask50": m.seg.map50}
-    rows = list(csv.DictReader(open(result.run_dir / "results.csv")))
-    return {"scores": scores, "curve": [float(r["metrics/mAP50-95(M)"] or 0) for r in rows], "best": str(result.best)}
+    rows = list(csv.DictReader(open(run_dir / "results.csv")))
+    return {"scores": scores, "curve": [float(r["metrics/mAP50-95(M)"] or 0) for r in rows], "best": str(best)}
 
 
 REFERENCE = r'''
@@ -67,7 +72,8 @@ print("RESULT " + json.dumps({"scores": scores, "results": os.path.join(model.tr
 
 def reference(args, out: Path) -> dict:
     splits = {s: str(split_yaml(args.data, s, out / f"{s}.yaml")) for s in ("train", "val")}
-    payload = json.dumps({"model": args.model, "data": str(args.data), "epochs": args.epochs, "imgsz": args.imgsz,
+    # the val-split yaml carries the dataset's absolute path (the reference resolves a relative one against its cwd)
+    payload = json.dumps({"model": args.model, "data": splits["val"], "epochs": args.epochs, "imgsz": args.imgsz,
                           "batch": args.batch, "seed": args.seed, "out": str(out.resolve()), "splits": splits})
     done = subprocess.run([args.reference_python, "-c", REFERENCE, payload], capture_output=True, text=True,
                           env={**os.environ, "YOLO_OFFLINE": "1"}, cwd=out)
@@ -105,6 +111,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reference-python")
     parser.add_argument("--skip-ours", action="store_true")
+    parser.add_argument("--reuse-ours", action="store_true", help="score the existing edgeseg run instead of training")
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "person_quality")
     args = parser.parse_args()
     out = args.out / f"{args.model}_s{args.seed}"
@@ -112,6 +119,7 @@ def main() -> None:
     results = {}
     if not args.skip_ours:
         results["edgeseg"] = ours(args, out)
+        (out / "edgeseg.json").write_text(json.dumps(results["edgeseg"], indent=1))  # kept if the reference fails
     if args.reference_python:
         results["reference"] = reference(args, out)
     (out / "results.json").write_text(json.dumps(results, indent=1))

@@ -51,11 +51,13 @@ def agreement(reference: Evaluation, candidate: Evaluation) -> tuple[float, floa
     return agreement_of(reference.predictions, candidate.predictions, reference.metrics.names)
 
 
-def agreement_of(reference: dict[str, tuple], candidate: dict[str, tuple], names: dict[int, str]) -> tuple[float, float]:
-    """The same on raw prediction maps {image key: (boxes, scores, class_ids, InstanceMasks)}."""
+def agreement_of(reference: dict[str, tuple], candidate: dict[str, tuple], names: dict[int, str],
+                 conf: float = AGREEMENT_CONF) -> tuple[float, float]:
+    """The same on raw prediction maps {image key: (boxes, scores, class_ids, InstanceMasks)}; `conf` lower than
+    the deployment threshold measures a weak model on enough of its detections."""
     evaluator = Evaluator(names)
     for key, (boxes, scores, classes, masks) in reference.items():
-        sel = np.flatnonzero(scores >= AGREEMENT_CONF)
+        sel = np.flatnonzero(scores >= conf)
         ref_masks = masks.select(sel)
         gt = GroundTruth(boxes[sel], classes[sel], ref_masks, ref_masks.areas(), np.zeros(len(sel), dtype=bool))
         cb, cs, cc, cm = candidate[key]

@@ -70,7 +70,10 @@ def test_int8_from_data_keeps_the_accuracy_of_a_model_trained_on_real_photos(fmt
     said so), verified on real images before it is written, then scored on the val and train splits."""
     pytest.importorskip(tool, reason=f"{fmt} INT8 needs {tool} (pip install 'edgeseg[export]')")
     from edgeseg.cli import main
-    from edgeseg.converters.report import layout_for
+    from edgeseg.converters.gate import agreement_of, compare
+    from edgeseg.converters.registry import get_exporter
+    from edgeseg.converters.report import evaluate, layout_for
+    from edgeseg.runtime import load
     from edgeseg.runtime.metadata import ModelMetadata, sidecar_path
 
     out = tmp_path / f"person_int8{suffix}"
@@ -84,10 +87,16 @@ def test_int8_from_data_keeps_the_accuracy_of_a_model_trained_on_real_photos(fmt
     max_drop, min_agreement = (TFLITE_MAX_DROP, TFLITE_MIN_AGREEMENT) if fmt == "tflite" else (MAX_DROP, MIN_AGREEMENT)
     for split, data in (("val", person[1]), ("train", train_as_val)):
         reference = references[split][0]
-        row = gate_artifact(reference, out, fmt, "int8", str(data), max_drop, 0)
-        print(split, row)
+        candidate = evaluate(load(out, backend=get_exporter(fmt).engine), str(data), "val", f"{fmt}/int8")
+        row = compare(reference, candidate, fmt, "int8", 0, max_drop)
+        # the weak model has ~3 detections at the deployment threshold 0.25 but ~330 at 0.05: agree there too
+        low = agreement_of(reference.predictions, candidate.predictions, reference.metrics.names, conf=0.05)
+        print(split, row, "agreement at conf 0.05 (box, mask):", low)
         assert -row.d_mask <= max_drop and row.agree_mask >= min_agreement and row.agree_box >= min_agreement, (split, row)
-    assert references["train"][0].metrics.seg.map > 0.1  # the model has accuracy to lose there
+        assert min(low) >= min_agreement, (split, low)
+    # A from-scratch 51-image model is weak (train split: box mAP50 ~0.09, mask mAP50-95 ~0.005), so the
+    # agreement with its FP32 detections is the measurement that binds; it must have detections to agree on.
+    assert references["train"][0].metrics.box.map50 > 0.05
 
 
 @pytest.mark.slow

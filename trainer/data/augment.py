@@ -112,8 +112,10 @@ def _affine_matrix(rng, shape_in, size_out, degrees, translate, scale, shear, pe
 
 
 def random_perspective(sample: Sample, out_size: int, rng: np.random.Generator, degrees=0.0, translate=0.1,
-                       scale=0.5, shear=0.0, perspective=0.0, min_area_ratio=0.1) -> Sample:
-    """Warp image and polygons into an out_size square; drop instances that (nearly) left the frame."""
+                       scale=0.5, shear=0.0, perspective=0.0, min_area_ratio=0.01) -> Sample:
+    """Warp image and polygons into an out_size square; drop instances that (nearly) left the frame: under 1% of
+    their scaled box area still inside (the reference's threshold for segment labels; 10% dropped 4.5% of the
+    instances mosaic keeps, those cut at the border)."""
     m, s = _affine_matrix(rng, sample.image.shape[:2], (out_size, out_size), degrees, translate, scale, shear, perspective)
     border = (PAD_VALUE,) * 3
     if perspective:
