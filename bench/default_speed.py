@@ -54,6 +54,17 @@ def reference_ms(python: str, pt: Path, data: Path, images: list[Path], imgsz: i
     return json.loads(line[7:])["ms"]
 
 
+def absolute_yaml(data: Path, workdir: Path) -> Path:
+    """The dataset yaml with its `path` made absolute (the reference resolves a relative one against its cwd)."""
+    import yaml
+
+    cfg = yaml.safe_load(data.read_text())
+    cfg["path"] = str((data.parent / cfg.get("path", ".")).resolve())
+    out = workdir / "data_abs.yaml"
+    out.write_text(yaml.safe_dump(cfg))
+    return out
+
+
 def edgeseg_artifact(pt: Path, data: Path, imgsz: int, int8: bool, workdir: Path) -> Path:
     """What `edgeseg export` writes by default (ONNX: dynamic); INT8: OpenVINO calibrated on the train split."""
     from edgeseg.cli import main
@@ -105,6 +116,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--int8", action="store_true")
     args = parser.parse_args()
+    args.pt, args.data = args.pt.resolve(), args.data.resolve()  # the reference runs in its own working directory
     from edgeseg.runtime.datasets.yolo import load_data_yaml
 
     images = load_data_yaml(args.data).splits["val"]
@@ -118,7 +130,8 @@ def main() -> None:
                 ms, engine = edgeseg_ms(artifact, images, imgsz, 1)
                 ours += ms
                 if args.reference_python:
-                    theirs += reference_ms(args.reference_python, args.pt, args.data, images, imgsz, 1, args.int8, work)
+                    theirs += reference_ms(args.reference_python, args.pt, absolute_yaml(args.data, work), images,
+                                           imgsz, 1, args.int8, work)
             acc = accuracy(args.pt, artifact, args.data, imgsz)
             rows.append((imgsz, engine, statistics.median(ours), statistics.median(theirs) if theirs else None, acc))
     print(f"{len(images)} real photos ({args.data}); {'OpenVINO INT8' if args.int8 else 'ONNX'} with each tool's defaults")
