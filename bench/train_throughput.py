@@ -3,7 +3,7 @@ vs compute time; with --reference-python, the reference trains the same data in 
 (its defaults: 1 torch thread, 0 workers on CPU; and patched to 2 threads).
 
 Usage: .venv/bin/python bench/train_throughput.py [--data ../shared/datasets/coco200-seg/data.yaml]
-           [--sizes 320 640] [--batches 12] [--workers 2] [--reference-python REF_VENV/bin/python]
+           [--sizes 320 640] [--batches 12] [--workers N (default: edgeseg's own, 0 on CPU)] [--reference-python REF_VENV/bin/python]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "coco200-seg" / "data.yaml"
 
 
-def ours(data: Path, imgsz: int, batches: int, workers: int, out: Path) -> dict:
+def ours(data: Path, imgsz: int, batches: int, workers: int | None, out: Path) -> dict:
     from edgeseg.trainer.args import TrainArgs
     from edgeseg.trainer.engine import Trainer
 
@@ -47,8 +47,10 @@ stamps = []
 def on_train_start(trainer):
     if threads != "default":
         torch.set_num_threads(int(threads))
+threads_seen = []
 def on_batch_end(trainer):
     stamps.append(time.perf_counter())
+    threads_seen.append(torch.get_num_threads())
     if len(stamps) >= batches + 2:
         trainer.stop = True
         raise KeyboardInterrupt
@@ -60,7 +62,7 @@ try:
 except KeyboardInterrupt:
     pass
 span = stamps[-1] - stamps[1]
-print("REF_JSON " + json.dumps({"images_per_s": 8 * (len(stamps) - 2) / span, "threads": threads, "torch_threads": torch.get_num_threads()}))
+print("REF_JSON " + json.dumps({"images_per_s": 8 * (len(stamps) - 2) / span, "threads": threads, "torch_threads": threads_seen[-1]}))
 """
 
 
@@ -86,7 +88,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--sizes", type=int, nargs="+", default=[320, 640])
     parser.add_argument("--batches", type=int, default=12)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--reference-python")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -22,7 +22,7 @@ class TrainArgs:
     imgsz: int = 640
     batch: int = 16
     device: str = "cpu"
-    workers: int = 2
+    workers: int | None = None  # loader processes; None: 0 on CPU (the training threads use every core), 8 on GPUs
     project: str = "runs/train"
     name: str = "exp"
     exist_ok: bool = False
@@ -98,7 +98,7 @@ RANGES: dict[str, Range] = {
     "perspective": Range(0, 0.001), "hsv_h": PROBABILITY, "hsv_s": PROBABILITY, "hsv_v": PROBABILITY,
     "mask_ratio": Range(1, 32, integer=True), "max_batches": COUNT, "clip_grad": POSITIVE, "ema_decay": Range(0, 1, hi_open=True),
 }
-OPTIONAL = {"max_batches"}
+OPTIONAL = {"max_batches", "workers"}
 
 
 def bool_options() -> set[str]:

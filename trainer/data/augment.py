@@ -122,22 +122,31 @@ def random_perspective(sample: Sample, out_size: int, rng: np.random.Generator, 
         image = cv2.warpPerspective(sample.image, m, (out_size, out_size), borderValue=border)
     else:
         image = cv2.warpAffine(sample.image, m[:2], (out_size, out_size), borderValue=border)
-    polygons, keep = [], []
-    for i, poly in enumerate(sample.polygons):
-        pts = np.concatenate([poly, np.ones((len(poly), 1), np.float32)], 1) @ m.T
-        pts = pts[:, :2] / pts[:, 2:3] if perspective else pts[:, :2]
-        before = _box_size(poly) * s
-        clipped = pts.clip(0, out_size).astype(np.float32)
-        after = _box_size(clipped)
-        if after[0] > 2 and after[1] > 2 and (after[0] * after[1]) / (before[0] * before[1] + 1e-16) > min_area_ratio \
-                and max(after[0] / (after[1] + 1e-16), after[1] / (after[0] + 1e-16)) < 100:
-            polygons.append(clipped)
-            keep.append(i)
-    return Sample(image, polygons, sample.classes[keep] if len(keep) else np.zeros(0, np.int64))
+    if not sample.polygons:
+        return Sample(image, [], np.zeros(0, np.int64))
+    lengths = [len(p) for p in sample.polygons]
+    points = np.concatenate(sample.polygons).astype(np.float64)
+    pts = np.concatenate([points, np.ones((len(points), 1))], 1) @ m.T  # every polygon in one product
+    pts = pts[:, :2] / pts[:, 2:3] if perspective else pts[:, :2]
+    clipped = pts.clip(0, out_size).astype(np.float32)
+    before = _box_sizes(points, lengths) * s
+    after = _box_sizes(clipped, lengths)
+    area_ratio = after.prod(1) / (before.prod(1) + 1e-16)
+    aspect = np.maximum(after[:, 0] / (after[:, 1] + 1e-16), after[:, 1] / (after[:, 0] + 1e-16))
+    keep = np.flatnonzero((after[:, 0] > 2) & (after[:, 1] > 2) & (area_ratio > min_area_ratio) & (aspect < 100))
+    parts = np.split(clipped, np.cumsum(lengths)[:-1])
+    return Sample(image, [parts[i] for i in keep], sample.classes[keep] if len(keep) else np.zeros(0, np.int64))
 
 
-def _box_size(poly: np.ndarray) -> np.ndarray:
-    return poly.max(0) - poly.min(0) if len(poly) else np.zeros(2)
+def _box_sizes(points: np.ndarray, lengths: list[int]) -> np.ndarray:
+    """(n,2) width and height of each polygon stored back to back in points; empty polygons are 0x0."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    sizes = np.zeros((len(lengths), 2), np.float64)
+    filled = np.asarray(lengths) > 0
+    if filled.any():
+        idx = starts[filled]
+        sizes[filled] = np.maximum.reduceat(points, idx, axis=0) - np.minimum.reduceat(points, idx, axis=0)
+    return sizes
 
 
 def hsv_jitter(image: np.ndarray, rng: np.random.Generator, hgain=0.015, sgain=0.7, vgain=0.4) -> np.ndarray:

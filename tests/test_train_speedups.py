@@ -1,0 +1,102 @@
+"""What the training-throughput changes must not change: the decoded-image cache returns what a fresh load does
+and never hands out writable arrays; the vectorised perspective keeps and moves exactly the instances the
+per-polygon rule does; CPU training loads data in-line unless --workers says otherwise; checkpoints are stored
+in the standard layout whatever memory format trained them."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgeseg.trainer.data.augment import AugmentConfig, Sample, _affine_matrix, random_perspective  # noqa: E402
+from edgeseg.trainer.data.dataset import LoadedCache, SegDataset, scan  # noqa: E402
+
+
+def _per_polygon_rule(sample: Sample, out_size: int, seed: int, min_area_ratio: float = 0.01, **hyp) -> Sample:
+    """The rule written one polygon at a time (the reference's statement of it), for comparison."""
+    m, s = _affine_matrix(np.random.default_rng(seed), sample.image.shape[:2], (out_size, out_size), **hyp)
+    kept, classes = [], []
+    for poly, cls in zip(sample.polygons, sample.classes):
+        pts = np.concatenate([poly, np.ones((len(poly), 1))], 1) @ m.T
+        pts = pts[:, :2] / pts[:, 2:3] if hyp["perspective"] else pts[:, :2]
+        before = (poly.max(0) - poly.min(0)) * s
+        clipped = pts.clip(0, out_size)
+        w, h = clipped.max(0) - clipped.min(0)
+        if w > 2 and h > 2 and w * h / (before.prod() + 1e-16) > min_area_ratio and max(w / (h + 1e-16), h / (w + 1e-16)) < 100:
+            kept.append(clipped.astype(np.float32))
+            classes.append(cls)
+    return Sample(sample.image, kept, np.asarray(classes, np.int64))
+
+
+@pytest.mark.parametrize("perspective", [0.0, 0.0008])
+def test_vectorised_perspective_keeps_the_same_instances(perspective):
+    rng = np.random.default_rng(3)
+    polygons = []
+    for _ in range(40):  # small and large, inside and near the border of a 2x canvas, as after mosaic
+        centre, radius = rng.uniform(0, 640, 2), rng.uniform(1, 120)
+        angles = np.sort(rng.uniform(0, 2 * np.pi, 30))
+        polygons.append((centre + radius * np.stack([np.cos(angles), np.sin(angles)], 1)).astype(np.float32))
+    sample = Sample(np.zeros((640, 640, 3), np.uint8), polygons, np.arange(40))
+    hyp = dict(degrees=10.0, translate=0.1, scale=0.5, shear=2.0, perspective=perspective)
+    kept = []
+    for seed in range(8):
+        got = random_perspective(sample, 320, np.random.default_rng(seed), **hyp)
+        want = _per_polygon_rule(sample, 320, seed, **hyp)
+        assert got.classes.tolist() == want.classes.tolist()
+        for a, b in zip(got.polygons, want.polygons):
+            np.testing.assert_allclose(a, b, atol=1e-3)
+        kept.append(len(got.classes))
+    assert 0 < min(kept) < 40  # the rule was exercised: instances were dropped, others kept
+
+
+def test_loaded_cache_evicts_the_least_recently_used_and_freezes_arrays():
+    def sample(value: int) -> Sample:
+        return Sample(np.full((10, 10, 3), value, np.uint8), [np.zeros((4, 2), np.float32)], np.array([value]))
+
+    each = 300 + 32
+    cache = LoadedCache(max_bytes=2 * each)
+    first = cache.put(0, sample(0))
+    cache.put(1, sample(1))
+    assert cache.get(0) is first  # 0 is now the most recently used
+    cache.put(2, sample(2))
+    assert cache.get(1) is None and cache.get(0) is first and cache.get(2) is not None and cache.used == 2 * each
+    with pytest.raises(ValueError, match="read-only"):
+        first.image[0, 0, 0] = 7
+    big = Sample(np.zeros((100, 100, 3), np.uint8), [], np.zeros(0, np.int64))
+    assert cache.put(9, big) is big and cache.get(9) is None  # larger than the budget: used, not kept
+
+
+def test_dataset_samples_are_the_same_with_a_warm_cache(synthetic_data):
+    from edgeseg.runtime.datasets.yolo import load_data_yaml
+
+    cfg = load_data_yaml(synthetic_data)
+    records, _ = scan(cfg.splits["train"], cfg.nc)
+    cold = SegDataset(records, 160, True, AugmentConfig())
+    cold.loaded = LoadedCache(0)  # never keeps anything: every load decodes the file
+    warm = SegDataset(records, 160, True, AugmentConfig())
+    for epoch in range(2):
+        for index in range(min(len(records), 6)):
+            a, b = cold[(index, epoch, True)], warm[(index, epoch, True)]
+            assert all(torch.equal(a[k], b[k]) for k in a)
+    assert warm.loaded.used > 0 and len(warm.loaded.items) == min(len(records), len(warm.loaded.items))
+
+
+def test_cpu_training_loads_in_line_unless_told():
+    from edgeseg.trainer.args import TrainArgs
+    from edgeseg.trainer.engine import default_workers
+
+    assert TrainArgs().workers is None
+    assert default_workers(torch.device("cpu")) == 0
+    assert TrainArgs(workers=3).workers == 3
+
+
+def test_checkpoint_weights_are_stored_contiguous():
+    from edgeseg.trainer.checkpoint import checkpoint_dict
+    from edgeseg.trainer.config import config_from_name
+    from edgeseg.trainer.model import build_model
+
+    model = build_model(config_from_name("yolov8n-seg")).to(memory_format=torch.channels_last)
+    assert any(not v.is_contiguous() for v in model.state_dict().values())
+    state = checkpoint_dict(model, {0: "a"}, 320)["state_dict"]
+    assert all(v.is_contiguous() for v in state.values())
