@@ -5,7 +5,6 @@ truths goes to the one it overlaps most; `topk2` (the one-to-one branch) then ke
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .boxes import bbox_iou
 
@@ -41,12 +40,16 @@ class TaskAlignedAssigner:
         return labels, boxes, scores * norm, fg.bool(), gt_idx
 
     def _anchors_in_boxes(self, anchors, gt_bboxes, mask_gt):
-        b, m = gt_bboxes.shape[:2]
+        """(B,M,N) 1.0 where anchor n's centre lies strictly inside box m (four comparisons, no (B,M,N,4) array)."""
         centre, wh = (gt_bboxes[..., :2] + gt_bboxes[..., 2:]) / 2, gt_bboxes[..., 2:] - gt_bboxes[..., :2]
         wh = torch.where((wh < self.min_side) & mask_gt.bool(), torch.full_like(wh, self.min_side), wh)
-        lt, rb = (torch.cat((centre - wh / 2, centre + wh / 2), -1)).view(-1, 1, 4).chunk(2, 2)
-        deltas = torch.cat((anchors[None] - lt, rb - anchors[None]), dim=2).view(b, m, anchors.shape[0], -1)
-        return deltas.amin(3).gt_(self.eps).to(gt_bboxes.dtype)
+        lt, rb = (centre - wh / 2).unsqueeze(2), (centre + wh / 2).unsqueeze(2)  # (B,M,1,2)
+        ax, ay = anchors[:, 0], anchors[:, 1]
+        inside = (ax - lt[..., 0]) > self.eps
+        inside &= (ay - lt[..., 1]) > self.eps
+        inside &= (rb[..., 0] - ax) > self.eps
+        inside &= (rb[..., 1] - ay) > self.eps
+        return inside.to(gt_bboxes.dtype)
 
     def _metrics(self, pd_scores, pd_bboxes, gt_labels, gt_bboxes, mask):
         b, n = pd_scores.shape[:2]
@@ -75,8 +78,8 @@ class TaskAlignedAssigner:
         fg = mask_pos.sum(-2)
         if fg.max() > 1:
             multi = (fg.unsqueeze(1) > 1).expand(-1, m, -1)
-            best = F.one_hot(overlaps.argmax(1), m).permute(0, 2, 1).to(overlaps.dtype)
-            mask_pos = torch.where(multi, best, mask_pos).float()
+            best = (torch.arange(m, device=overlaps.device)[None, :, None] == overlaps.argmax(1)[:, None, :])
+            mask_pos = torch.where(multi, best.to(mask_pos.dtype), mask_pos).float()
         if self.topk2 != self.topk:  # one-to-one: each ground truth keeps only its topk2 best-aligned anchors
             best = torch.topk(align * mask_pos, self.topk2, dim=-1).indices
             mask_pos = mask_pos * torch.zeros_like(mask_pos).scatter_(-1, best, 1.0)
@@ -88,8 +91,8 @@ class TaskAlignedAssigner:
         flat_idx = gt_idx + torch.arange(b, device=gt_labels.device)[:, None] * m
         labels = gt_labels.long().flatten()[flat_idx].clamp_(0)
         boxes = gt_bboxes.view(-1, gt_bboxes.shape[-1])[flat_idx]
-        scores = F.one_hot(labels, self.nc).to(gt_bboxes.dtype)
-        scores = torch.where(fg[:, :, None].repeat(1, 1, self.nc) > 0, scores, 0)
+        scores = torch.zeros((*labels.shape, self.nc), dtype=gt_bboxes.dtype, device=labels.device)
+        scores.scatter_(-1, labels.unsqueeze(-1), (fg > 0).unsqueeze(-1).to(gt_bboxes.dtype))  # one-hot on positives
         return labels, boxes, scores
 
 

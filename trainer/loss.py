@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from .assigner import MaskAwareAssigner, TaskAlignedAssigner
 from .boxes import bbox2dist, bbox_iou, dist2bbox
+from .mask_loss import cropped_mask_loss
 from .nn.head import make_anchors
 
 PARTS = ("box", "seg", "cls", "dfl", "sem")  # "dfl" holds the L1 box loss for reg_max 1 heads
@@ -26,15 +27,6 @@ class LossGains:
     box: float = 7.5
     cls: float = 0.5
     dfl: float = 1.5
-
-
-def crop_mask(masks: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Zero everything outside each (n,4) xyxy box of (n,h,w) masks."""
-    _, h, w = masks.shape
-    x1, y1, x2, y2 = torch.chunk(boxes[:, :, None], 4, 1)
-    cols = torch.arange(w, device=masks.device, dtype=boxes.dtype)[None, None, :]
-    rows = torch.arange(h, device=masks.device, dtype=boxes.dtype)[None, :, None]
-    return masks * ((cols >= x1) * (cols < x2) * (rows >= y1) * (rows < y2))
 
 
 def dfl_loss(pred_dist: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -146,24 +138,21 @@ class SegmentationLoss:
         return F.l1_loss(pred_distri[fg] * scale.expand_as(pred_distri)[fg], target[fg], reduction="none").mean(-1, keepdim=True)
 
     def _mask_loss(self, fg, gt_idx, target_boxes, batch, protos, coeffs, imgsz) -> torch.Tensor:
+        """Per-positive BCE of its mask inside its instance's box, averaged over the prototype grid and divided by
+        the box's normalised area, then averaged over positives (the reference's formula; computed per box)."""
         b, _, mh, mw = protos.shape
         masks = batch["masks"].to(protos.device).float()
         if masks.shape[1:] != (mh, mw):
             masks = F.interpolate(masks[None], (mh, mw), mode="nearest")[0]
-        idx = batch["batch_idx"].to(protos.device)
-        total = torch.zeros((), device=protos.device)
+        counts = torch.bincount(batch["batch_idx"].to(protos.device), minlength=b)
+        first_row = torch.cumsum(counts, 0) - counts  # each image's first row in the batch's masks
+        image_index = torch.nonzero(fg)[:, 0]
+        boxes = target_boxes[fg]
+        norm = boxes / imgsz[[1, 0, 1, 0]]
+        areas = ((norm[:, 2] - norm[:, 0]) * (norm[:, 3] - norm[:, 1])).clamp(min=1e-9)
         scale = torch.tensor([mw, mh, mw, mh], device=protos.device) / imgsz[[1, 0, 1, 0]]
-        for i in range(b):
-            sel = fg[i]
-            if not sel.any():
-                continue
-            gt = masks[idx == i][gt_idx[i][sel]]
-            boxes = target_boxes[i][sel]
-            norm = boxes / imgsz[[1, 0, 1, 0]]
-            area = ((norm[:, 2] - norm[:, 0]) * (norm[:, 3] - norm[:, 1])).clamp(min=1e-9)
-            logits = torch.einsum("in,nhw->ihw", coeffs[i][sel], protos[i])
-            bce = F.binary_cross_entropy_with_logits(logits, gt, reduction="none")
-            total = total + (crop_mask(bce, boxes * scale).mean(dim=(1, 2)) / area).sum()
+        total = cropped_mask_loss(coeffs[fg], protos, masks, first_row[image_index] + gt_idx[fg], image_index,
+                                  boxes * scale, areas)
         return total / fg.sum()
 
 
