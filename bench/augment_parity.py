@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling helpers, also when loaded by file path
+from dataset_yaml import absolute_yaml  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "coco200-seg" / "data.yaml"
 RECORD = ROOT / "tests" / "fixtures" / "ultralytics_8_4_190" / "augment_stats.json"
@@ -113,13 +116,8 @@ print("RESULT " + json.dumps(out))
 
 
 def reference(python: str, data: Path, seed: int) -> dict[str, dict]:
-    import yaml
-
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = yaml.safe_load(data.read_text())
-        cfg["path"] = str(data.parent.resolve())  # the reference resolves a relative path against its cwd
-        absolute = Path(tmp) / "data.yaml"
-        absolute.write_text(yaml.safe_dump(cfg))
+        absolute = absolute_yaml(data, Path(tmp) / "data.yaml")
         payload = json.dumps({"data": str(absolute), "seed": seed, **SETTINGS})
         done = subprocess.run([python, "-c", REFERENCE, payload], capture_output=True, text=True, cwd=tmp,
                               env={**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": tmp})

@@ -15,9 +15,13 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling helpers, also when loaded by file path
+from dataset_yaml import absolute_yaml  # noqa: E402
 
 REFERENCE = r'''
 import json, os, sys, time
@@ -52,17 +56,6 @@ def reference_ms(python: str, pt: Path, data: Path, images: list[Path], imgsz: i
     if line is None:
         raise SystemExit(f"reference failed:\n{done.stderr[-2000:]}")
     return json.loads(line[7:])["ms"]
-
-
-def absolute_yaml(data: Path, workdir: Path) -> Path:
-    """The dataset yaml with its `path` made absolute (the reference resolves a relative one against its cwd)."""
-    import yaml
-
-    cfg = yaml.safe_load(data.read_text())
-    cfg["path"] = str((data.parent / cfg.get("path", ".")).resolve())
-    out = workdir / "data_abs.yaml"
-    out.write_text(yaml.safe_dump(cfg))
-    return out
 
 
 def edgeseg_artifact(pt: Path, data: Path, imgsz: int, int8: bool, workdir: Path) -> Path:
@@ -123,6 +116,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        reference_yaml = absolute_yaml(args.data, work / "data_abs.yaml")
         for imgsz in args.sizes:
             artifact = edgeseg_artifact(args.pt, args.data, imgsz, args.int8, work)
             ours, theirs = [], []
@@ -130,7 +124,7 @@ def main() -> None:
                 ms, engine = edgeseg_ms(artifact, images, imgsz, 1)
                 ours += ms
                 if args.reference_python:
-                    theirs += reference_ms(args.reference_python, args.pt, absolute_yaml(args.data, work), images,
+                    theirs += reference_ms(args.reference_python, args.pt, reference_yaml, images,
                                            imgsz, 1, args.int8, work)
             acc = accuracy(args.pt, artifact, args.data, imgsz)
             rows.append((imgsz, engine, statistics.median(ours), statistics.median(theirs) if theirs else None, acc))

@@ -14,20 +14,14 @@ import csv
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling helpers, also when loaded by file path
+from dataset_yaml import absolute_yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "coco200-person-seg" / "data.yaml"
-
-
-def split_yaml(data: Path, split: str, out: Path) -> Path:
-    """The dataset with `split` scored as its val split (the train-split evaluation)."""
-    import yaml
-
-    cfg = yaml.safe_load(data.read_text())
-    cfg.update(path=str(data.parent.resolve()), val=cfg[split])
-    out.write_text(yaml.safe_dump(cfg))
-    return out
 
 
 def ours(args, out: Path) -> dict:
@@ -37,8 +31,10 @@ def ours(args, out: Path) -> dict:
     from edgeseg.trainer.engine import Trainer
 
     run_dir = out / "edgeseg"
-    if args.reuse_ours and (run_dir / "weights" / "best.pt").is_file():
+    if args.reuse_ours:
         best = run_dir / "weights" / "best.pt"
+        if not best.is_file():
+            raise SystemExit(f"--reuse-ours: {best} does not exist (run once without it to train)")
     else:
         result = Trainer(TrainArgs(data=str(args.data), model=args.model, epochs=args.epochs, imgsz=args.imgsz,
                                    batch=args.batch, seed=args.seed, project=str(out), name="edgeseg",
@@ -46,7 +42,7 @@ def ours(args, out: Path) -> dict:
         best, run_dir = result.best, result.run_dir
     scores = {}
     for split in ("train", "val"):
-        m = validate(open_predictor(str(best)), split_yaml(args.data, split, out / f"{split}.yaml"), "val",
+        m = validate(open_predictor(str(best)), absolute_yaml(args.data, out / f"{split}.yaml", split), "val",
                      imgsz=args.imgsz)
         scores[split] = {"box": m.box.map, "mask": m.seg.map, "mask50": m.seg.map50}
     rows = list(csv.DictReader(open(run_dir / "results.csv")))
@@ -71,7 +67,7 @@ print("RESULT " + json.dumps({"scores": scores, "results": os.path.join(model.tr
 
 
 def reference(args, out: Path) -> dict:
-    splits = {s: str(split_yaml(args.data, s, out / f"{s}.yaml")) for s in ("train", "val")}
+    splits = {s: str(absolute_yaml(args.data, out / f"{s}.yaml", s)) for s in ("train", "val")}
     # the val-split yaml carries the dataset's absolute path (the reference resolves a relative one against its cwd)
     payload = json.dumps({"model": args.model, "data": splits["val"], "epochs": args.epochs, "imgsz": args.imgsz,
                           "batch": args.batch, "seed": args.seed, "out": str(out.resolve()), "splits": splits})
