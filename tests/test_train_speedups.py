@@ -1,7 +1,8 @@
-"""What the training-throughput changes must not change: the decoded-image cache returns what a fresh load does
+"""What the speed changes must not change: the decoded-image cache returns what a fresh load does
 and never hands out writable arrays; the vectorised perspective keeps and moves exactly the instances the
 per-polygon rule does; CPU training loads data in-line unless --workers says otherwise; checkpoints are stored
-in the standard layout whatever memory format trained them."""
+in the standard layout whatever memory format trained them; OpenVINO INT8 picks the faster of two equally accurate
+quantisation routes, never a less accurate one."""
 from __future__ import annotations
 
 import numpy as np
@@ -100,3 +101,15 @@ def test_checkpoint_weights_are_stored_contiguous():
     assert any(not v.is_contiguous() for v in model.state_dict().values())
     state = checkpoint_dict(model, {0: "a"}, 320)["state_dict"]
     assert all(v.is_contiguous() for v in state.values())
+
+
+def test_openvino_route_prefers_the_faster_of_equally_accurate_candidates():
+    from edgeseg.converters.quantize.openvino import choose_route
+
+    latency = {"nncf-mixed": 8.1, "qdq-percentile": 9.9}
+    tied = {"nncf-mixed": (0.0, 0.0, -0.004), "qdq-percentile": (0.0, 0.0, -0.001)}  # no detection to agree on
+    assert choose_route(tied, latency) == "nncf-mixed"
+    near = {"nncf-mixed": (0.912, 0.93, -0.004), "qdq-percentile": (0.918, 0.93, -0.001)}
+    assert choose_route(near, latency) == "nncf-mixed"
+    better = {"nncf-mixed": (0.85, 0.93, -0.004), "qdq-percentile": (0.92, 0.93, -0.001)}
+    assert choose_route(better, latency) == "qdq-percentile"  # accuracy first
