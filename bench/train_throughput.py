@@ -13,8 +13,12 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling helpers
+from dataset_yaml import absolute_yaml  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "coco200-seg" / "data.yaml"
@@ -73,8 +77,7 @@ def reference(python: str, data: Path, imgsz: int, batches: int, threads: str, o
     local = out / "data"
     if not local.exists():  # the reference writes label caches next to a dataset: give it a private copy
         shutil.copytree(data.parent, local)
-        text = (local / data.name).read_text()  # the reference resolves `path:` from its own settings, not the yaml
-        (local / data.name).write_text("\n".join(f"path: {local}" if ln.startswith("path:") else ln for ln in text.splitlines()))
+        absolute_yaml(local / data.name, local / data.name)  # the reference resolves a relative `path:` against its cwd
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(out), "YOLO_OFFLINE": "1"}
     proc = subprocess.run([python, str(script), str(local / data.name), str(imgsz), str(batches), threads, str(out / "runs")],
                           capture_output=True, text=True, env=env, timeout=3000, cwd=out)

@@ -193,7 +193,7 @@ class LoadedCache:
         return sample
 
     def put(self, index: int, sample: Sample) -> Sample:
-        size = sample.image.nbytes + sum(p.nbytes for p in sample.polygons)
+        size = _nbytes(sample)
         if size > self.max_bytes:
             return sample
         for array in (sample.image, sample.classes, *sample.polygons):
@@ -205,8 +205,11 @@ class LoadedCache:
         return sample
 
     def _drop(self, index: int) -> None:
-        old = self.items.pop(index)
-        self.used -= old.image.nbytes + sum(p.nbytes for p in old.polygons)
+        self.used -= _nbytes(self.items.pop(index))
+
+
+def _nbytes(sample: Sample) -> int:
+    return sample.image.nbytes + sum(p.nbytes for p in sample.polygons)
 
 
 def resolve_overlaps(masks: np.ndarray) -> np.ndarray:
