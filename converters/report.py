@@ -52,15 +52,20 @@ def reference_evaluation(source: str, data: str, imgsz: tuple[int, int]) -> tupl
     return evaluate(Predictor(TorchBackend.from_model(model, meta)), data, "val", "checkpoint"), size
 
 
-def tolerance_for(precision: str, max_drop: float) -> float:
-    return max_drop if precision == "int8" else TOLERANCE_POINTS[precision]
+def tolerance_for(fmt: str, precision: str, max_drop: float) -> float:
+    """FP32/FP16: the fixed tolerances; INT8: the budget asked for, or the quantiser's floor where its scheme cannot
+    do better (full-integer TFLite)."""
+    if precision != "int8":
+        return TOLERANCE_POINTS[precision]
+    quantizer = get_quantizer(fmt)
+    return max(max_drop, quantizer.drop_budget_floor if quantizer else 0.0)
 
 
 def gate_artifact(reference: Evaluation, artifact: Path, fmt: str, precision: str, data: str, max_drop: float,
                   size_bytes: int, backend: str | None = None) -> GateRow:
     predictor = load(artifact, backend=backend or get_exporter(fmt).engine)
     candidate = evaluate(predictor, data, "val", f"{fmt}/{precision}")
-    return compare(reference, candidate, fmt, precision, size_bytes, tolerance_for(precision, max_drop))
+    return compare(reference, candidate, fmt, precision, size_bytes, tolerance_for(fmt, precision, max_drop))
 
 
 @dataclass

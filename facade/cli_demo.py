@@ -67,7 +67,8 @@ def run_demo(out: Path) -> None:
              f"{recipe['data']['seed']}), plus {CALIB_IMAGES} for INT8 calibration")
     data = fresh_scenes(out / "scenes", DEMO_IMAGES, DEMO_SEED, n_train=CALIB_IMAGES)
     console.print(f"  {plain(data)}: textured shapes that occlude each other, clutter, uneven light, 5 classes")
-    _step(2, f"Bundled model {MODEL_FILE}: yolov8n-seg trained by edgeseg ({recipe['train']['epochs']} epochs on "
+    epochs = " + ".join(str(recipe[stage]["epochs"]) for stage in ("train", "finetune") if stage in recipe)
+    _step(2, f"Bundled model {MODEL_FILE}: yolov8n-seg trained by edgeseg ({epochs} epochs on "
              f"{recipe['data']['n_train']} scenes at {recipe['train']['imgsz']}); exporting and checking each artifact")
     report = run_matrix(str(model), str(data), IMGSZ, out / "artifacts", calib_n=CALIB_IMAGES, max_drop=0.7,
                         entries=_entries(), say=lambda m: console.print(f"  {plain(m, 300)}", style="dim"))

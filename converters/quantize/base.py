@@ -30,6 +30,10 @@ class Quantizer(ABC):
     reference_engine: ClassVar[str | None] = None  # engine for the FP32 ONNX reference (None: self.engine)
     keeps_float: ClassVar[bool] = True  # False: full-integer graphs (keep_float is ignored, no budget search)
     preferred_layout: ClassVar[str] = "edgeseg"  # what --all and the demo export INT8 with
+    # The least INT8 drop budget (mask/box mAP50-95 points) its artifacts are gated at: a full-integer graph has no
+    # float islands to return, so a budget below what the scheme costs cannot be met by any search
+    drop_budget_floor: ClassVar[float] = 0.0
+    dynamic_shapes: ClassVar[bool] = False  # its INT8 graph keeps a symbolic input size (calibrated at --imgsz)
 
     @classmethod
     def missing(cls) -> list[str]:

@@ -18,6 +18,7 @@ class TfliteQuantizer(Quantizer):
     requires = ("onnx2tf", "tensorflow", "ai_edge_litert")
     layouts = ("edgeseg", "edgeseg-raw")
     keeps_float = False
+    drop_budget_floor = 1.5  # full-integer (the INT8 issue's target; Hailo-8 loses 0.6, TFLite users report 1-2)
     preferred_layout = "edgeseg-raw"  # the DFL softmax and box decode in int8 cost box precision; the host does them
     reference_engine = "onnxruntime"  # the FP32 graph it was converted from, run exactly
 
