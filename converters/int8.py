@@ -52,6 +52,9 @@ def check_request(options: ExportOptions) -> None:
     if options.layout not in quantizer.layouts:
         raise UsageError(f"INT8 {options.format} export supports --layout {' or '.join(quantizer.layouts)}, "
                          f"not {options.layout}")
+    if options.dynamic and not quantizer.dynamic_shapes:
+        raise UsageError(f"INT8 {options.format} exports are static-shape (calibrated and compiled at one input "
+                         "size); drop --dynamic")
     if not options.calib and not options.data:
         raise UsageError("INT8 export needs a calibration set: --calib DIR (from `edgeseg calib build`) or "
                          "--data d.yaml (its training split is used)")

@@ -49,8 +49,6 @@ class ExportOptions:
             raise UsageError(f"--opset {self.opset} is too old: edgeseg exports opset {MIN_OPSET} or newer")
         if self.int8 and self.half:
             raise UsageError("--int8 and --half exclude each other: pick one precision")
-        if self.int8 and self.dynamic:
-            raise UsageError("INT8 exports are static-shape (calibrated at one input size); drop --dynamic")
         if self.dynamic and self.batch != 1:
             raise UsageError("--dynamic already makes the batch size variable; do not combine it with --batch")
 

@@ -181,12 +181,14 @@ def export(
     target: Optional[str] = typer.Option(None, help="A device profile (see `edgeseg devices`): export exactly what "
                                                     "it asks for (a build bundle for TensorRT devices)."),
     all_formats: bool = typer.Option(False, "--all", help="Every format and precision that works here, with a report."),
-    imgsz: Optional[str] = typer.Option(None, help="Input size: 640 or h,w (multiples of 32); default 640."),
+    imgsz: Optional[str] = typer.Option(None, help="Input size: 640 (the default inference size; the shape stays "
+                                        "free where the export is dynamic) or h,w (a fixed shape); default 640."),
     batch: Optional[int] = typer.Option(None, help="Fixed batch size (makes the export static); default 1."),
     dynamic: Optional[bool] = typer.Option(None, "--dynamic/--static", help="Variable batch and input size "
                                            "(rectangular inference). Default: dynamic where the format's engines run "
-                                           "it and nothing fixes the shape (--imgsz, --batch, --int8), since real "
-                                           "photos then run at their own aspect ratio; else static."),
+                                           "it and nothing fixes the shape (--imgsz h,w, --batch, --int8), since "
+                                           "real photos then run at their own aspect ratio; else static. ONNX and "
+                                           "OpenVINO INT8 may be --dynamic (calibrated at --imgsz)."),
     half: bool = typer.Option(False, help="FP16 weights (float32 inputs/outputs)."),
     int8: bool = typer.Option(False, help="INT8 (onnx: ONNX Runtime QDQ; openvino: NNCF) with a calibration set."),
     calib: Optional[Path] = typer.Option(None, help="Calibration set directory from `edgeseg calib build`."),

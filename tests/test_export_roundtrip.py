@@ -2,6 +2,8 @@
 on coco8-seg images (FP32: boxes within 1 px, mask IoU >= 0.99 per matched instance; FP16: 2 px, 0.95)."""
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import subprocess
 import sys
@@ -146,10 +148,30 @@ def test_failed_verification_leaves_no_artifact(checkpoint, tmp_path, monkeypatc
     ({"format": "onnx", "imgsz": (100, 100)}, "multiples of the model stride 32"),
     ({"format": "onnx", "layout": "weird"}, "--layout"),
     ({"format": "tensorflow"}, "unknown export format"),
+    ({"format": "tflite", "int8": True, "dynamic": True, "data": "d.yaml"}, "--dynamic is not supported"),
 ])
 def test_bad_option_combinations_are_rejected(checkpoint, kwargs, message):
     with pytest.raises(rt.UsageError, match=message):
         export(checkpoint, ExportOptions(**kwargs))
+
+
+@pytest.mark.parametrize("fmt,imgsz,batch,int8,dynamic", [
+    ("onnx", None, None, False, True),
+    ("onnx", "320", None, False, True),  # one value: the default inference size, the shape stays free
+    ("openvino", "320", None, True, False),  # INT8: static unless --dynamic (OpenVINO runs it faster static)
+    ("onnx", None, None, True, False),
+    ("onnx", "320,320", None, False, False),  # h,w fixes the shape
+    ("onnx", None, 2, False, False),
+    ("tflite", "320", None, True, False),
+    ("torchscript", None, None, False, False),
+])
+def test_export_is_dynamic_by_default_unless_the_shape_is_fixed(fmt, imgsz, batch, int8, dynamic):
+    from edgeseg.cli_export import ExportRequest, default_dynamic
+
+    req = ExportRequest("m.pt", fmt, imgsz, batch, None, False, int8, None, "d.yaml", None, "auto", 0.5, False, None,
+                        True, "edgeseg", None)
+    assert default_dynamic(req) is dynamic
+    assert default_dynamic(dataclasses.replace(req, dynamic=not dynamic)) is (not dynamic)  # as given wins
 
 
 def test_export_does_not_mutate_the_model(seeded_model, tmp_path):

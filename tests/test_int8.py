@@ -100,6 +100,32 @@ def test_int8_from_data_keeps_the_accuracy_of_a_model_trained_on_real_photos(fmt
 
 
 @pytest.mark.slow
+def test_dynamic_int8_runs_photos_at_their_own_aspect_ratio(person, calib, references, tmp_path):
+    """`--int8 --dynamic` (ONNX Runtime): calibrated at 320x320, the graph keeps a symbolic size, so a 4:3 photo
+    runs at 256x320, and its detections still agree with the FP32 checkpoint's on the val split."""
+    from edgeseg.converters.export import export
+    from edgeseg.converters.gate import agreement_of
+    from edgeseg.converters.options import ExportOptions
+    from edgeseg.converters.report import evaluate
+    from edgeseg.runtime import load
+    from edgeseg.runtime.datasets.yolo import load_data_yaml
+    from edgeseg.runtime.sources import read_image
+
+    result = export(person[0], ExportOptions(format="onnx", imgsz=IMGSZ, int8=True, dynamic=True, calib=calib.directory,
+                                             calib_method="minmax", max_drop=None, output=tmp_path / "dyn_int8.onnx"))
+    predictor = load(result.path, backend="onnxruntime")
+    assert predictor.metadata.dynamic and predictor.metadata.precision == "int8"
+    photo = next(p for p in load_data_yaml(person[1]).splits["val"] if read_image(p).shape[:2] == (480, 640))
+    batch, _ = predictor.preprocess([read_image(photo)], IMGSZ)
+    assert batch.shape == (1, 3, 256, 320)
+    assert predictor.run_raw(batch)["boxes"].shape[-2] == 256 * 320 // 64 + 256 * 320 // 256 + 256 * 320 // 1024
+    reference = references["val"][0]
+    candidate = evaluate(predictor, str(person[1]), "val", "onnx/int8-dynamic")
+    low = agreement_of(reference.predictions, candidate.predictions, reference.metrics.names, conf=0.05)
+    assert min(low) >= MIN_AGREEMENT, low
+
+
+@pytest.mark.slow
 def test_gate_fails_a_broken_quantisation_and_the_report_is_written(person, train_as_val, calib, references, tmp_path):
     """Calibrating on flat grey images (every activation range collapses) and quantising the decode tail too:
     the gate must refuse it, and the report must still be written with the failure marked."""

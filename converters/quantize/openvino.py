@@ -104,6 +104,7 @@ def ov_latency_ms(candidates: dict[str, Path], feed: np.ndarray, rounds: int = 5
 class NncfQuantizer(Quantizer):
     engine = "openvino"
     requires = ("openvino", "nncf", "onnxruntime")
+    dynamic_shapes = True  # FakeQuantize ranges are per tensor, not per shape
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
                  method: str = "auto") -> QuantizeResult:

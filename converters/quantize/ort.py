@@ -94,6 +94,7 @@ def choose_method(fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str],
 class OrtQuantizer(Quantizer):
     engine = "onnxruntime"
     requires = ("onnxruntime", "onnx")
+    dynamic_shapes = True  # QDQ scales are per tensor, not per shape
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
                  method: str = "auto") -> QuantizeResult:
