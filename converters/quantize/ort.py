@@ -72,8 +72,10 @@ def predictions(raw: list[dict[str, np.ndarray]], calib: CalibrationSet) -> dict
     return out
 
 
-def choose_method(fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path) -> tuple[str, dict]:
-    """The method whose INT8 graph agrees best with FP32 (mask agreement, then box, then raw cosine)."""
+def choose_method(fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str],
+                  workdir: Path) -> tuple[str, dict, dict]:
+    """The method whose INT8 graph agrees best with FP32 (mask agreement, then box, then raw cosine); also the
+    methods that could not calibrate this model, with why (they are skipped, not fatal)."""
     from edgeseg.converters.gate import agreement_of
 
     part, held = calib.split(HOLDOUT_IMAGES)
@@ -82,13 +84,22 @@ def choose_method(fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str],
     ref_raw = raw_outputs(fp32_onnx, feeds)
     ref = predictions(ref_raw, held)
     names = {c: str(c) for c in range(ref_raw[0]["scores"].shape[-1])}
-    scores = {}
+    scores, failed = {}, {}
     for method in METHODS:
-        candidate = quantize_qdq(fp32_onnx, workdir / f"select_{method}.onnx", part, keep_float, method)
+        try:
+            candidate = quantize_qdq(fp32_onnx, workdir / f"select_{method}.onnx", part, keep_float, method)
+        except ValueError as err:  # e.g. histogram methods on a constant activation: "Too many bins for data range"
+            failed[method] = str(err).splitlines()[0][:200]
+            continue
         got_raw = raw_outputs(candidate, feeds)
         agree_box, agree_mask = agreement_of(ref, predictions(got_raw, held), names)
         scores[method] = (round(agree_mask, 4), round(agree_box, 4), -round(output_error(ref_raw, got_raw), 6))
-    return max(scores, key=scores.get), scores
+    if not scores:
+        from edgeseg.converters.base import ExportToolError
+
+        raise ExportToolError(f"{fp32_onnx.name}: every calibration method failed in ONNX Runtime's quantiser "
+                              f"({'; '.join(f'{k}: {v}' for k, v in failed.items())})")
+    return max(scores, key=scores.get), scores, failed
 
 
 class OrtQuantizer(Quantizer):
@@ -100,12 +111,14 @@ class OrtQuantizer(Quantizer):
                  method: str = "auto") -> QuantizeResult:
         if method not in ("auto", *METHODS):
             raise UsageError(f"--calib-method must be auto or one of {', '.join(METHODS)}, got '{method}'")
-        scores = {}
+        scores, failed = {}, {}
         if method == "auto":
-            method, scores = choose_method(fp32_onnx, calib, keep_float, workdir)
+            method, scores, failed = choose_method(fp32_onnx, calib, keep_float, workdir)
         out = quantize_qdq(fp32_onnx, workdir / "model_int8.onnx", calib, keep_float, method)
         details = {"engine": self.engine, "scheme": "QDQ u8 activations per-tensor, s8 weights per-channel",
                    "method": method, "method_scores": {k: {"agree_mask": v[0], "agree_box": v[1], "raw_error": -v[2]}
                                      for k, v in scores.items()},
                    "calibration_images": len(calib)}
+        if failed:
+            details["method_failures"] = failed
         return QuantizeResult(out, details)

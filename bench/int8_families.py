@@ -1,0 +1,114 @@
+"""INT8 on a trained checkpoint of any family, per engine: mask/box mAP50-95 Δ vs the FP32 checkpoint and agreement
+with its detections, on the val split and on the train split (where a model trained on few photos has a mAP worth
+protecting), at the deployment threshold (agreement, conf 0.25) and at conf 0.05 (a weak model has few confident
+detections). YOLO26 also with `--end2end` (the one-to-one head's scores are what its users report INT8 losing).
+
+    .venv/bin/python bench/int8_families.py --pt runs/person_quality/yolo26n-seg_s0/edgeseg/weights/best.pt \
+        [--data ../shared/datasets/coco200-person-seg/data.yaml] [--imgsz 320] [--formats onnx openvino tflite]
+        [--end2end-formats onnx openvino]
+
+Prints one table: format, head, split, Δ box, Δ mask, agreement box/mask (0.25), agreement box/mask (0.05), infer ms.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # sibling helpers, also when loaded by file path
+from dataset_yaml import absolute_yaml  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "datasets" / "coco200-person-seg" / "data.yaml"
+
+
+def export_int8(pt: Path, fmt: str, data: Path, imgsz: int, end2end: bool, out: Path) -> Path:
+    from edgeseg.converters.export import export
+    from edgeseg.converters.options import ExportOptions
+    from edgeseg.converters.registry import get_exporter
+    from edgeseg.converters.report import layout_for
+
+    path = out / f"{fmt}{'_e2e' if end2end else ''}_int8{get_exporter(fmt).artifact_suffix}"
+    return export(pt, ExportOptions(format=fmt, imgsz=(imgsz, imgsz), int8=True, data=str(data), end2end=end2end,
+                                    layout=layout_for(fmt, "int8"), output=path)).path
+
+
+def score(reference, artifact: Path, fmt: str, data: Path) -> dict:
+    from edgeseg.converters.gate import agreement_of, compare
+    from edgeseg.converters.registry import get_exporter
+    from edgeseg.converters.report import evaluate
+    from edgeseg.runtime import load
+
+    candidate = evaluate(load(artifact, backend=get_exporter(fmt).engine), str(data), "val", fmt)
+    row = compare(reference, candidate, fmt, "int8", 0, 0.0)
+    low = agreement_of(reference.predictions, candidate.predictions, reference.metrics.names, conf=0.05)
+    return {"d_box": row.d_box, "d_mask": row.d_mask, "agree": (row.agree_box, row.agree_mask), "agree05": low,
+            "infer_ms": row.infer_ms, "engine": candidate.engine}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pt", type=Path, required=True)
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--imgsz", type=int, default=320)
+    parser.add_argument("--formats", nargs="+", default=["onnx", "openvino", "tflite"])
+    parser.add_argument("--end2end-formats", nargs="*", default=["onnx", "openvino"],
+                        help="formats also exported with --end2end when the model has a one-to-one head")
+    args = parser.parse_args()
+    from edgeseg.converters.export import load_model
+    from edgeseg.converters.report import reference_evaluation
+
+    model, _ = load_model(str(args.pt))
+    heads = [False, True] if model.head.has_one2one else [False]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        splits = {s: absolute_yaml(args.data, work / f"{s}.yaml", s) for s in ("val", "train")}
+        for end2end in heads:
+            references = {s: _reference(args.pt, d, args.imgsz, end2end) for s, d in splits.items()}
+            for fmt in args.end2end_formats if end2end else args.formats:
+                try:
+                    artifact = export_int8(args.pt, fmt, args.data, args.imgsz, end2end, work)
+                except Exception as err:  # a toolchain missing here, or a refusal: reported as a row
+                    rows.append((fmt, end2end, "-", f"not exported: {str(err).splitlines()[0][:120]}"))
+                    continue
+                for split, data in splits.items():
+                    rows.append((fmt, end2end, split, score(references[split], artifact, fmt, data)))
+    _print(args, model.cfg.name, rows)
+
+
+def _reference(pt: Path, data: Path, imgsz: int, end2end: bool):
+    """The FP32 checkpoint through the runtime's torch engine, with the head the artifact exports."""
+    import copy
+    import dataclasses
+
+    from edgeseg.converters.export import load_model
+    from edgeseg.converters.gate import evaluate
+    from edgeseg.runtime.predictor import Predictor
+    from edgeseg.trainer.torch_backend import TorchBackend
+
+    model, meta = load_model(str(pt))
+    if end2end:
+        model = copy.deepcopy(model)
+        model.head.end2end = True
+    meta = dataclasses.replace(meta, imgsz=(imgsz, imgsz), dynamic=False, end2end=end2end)
+    return evaluate(Predictor(TorchBackend.from_model(model, meta)), str(data), "val", "checkpoint")
+
+
+def _print(args, family: str, rows: list) -> None:
+    print(f"{family} ({args.pt}) INT8 vs its FP32 checkpoint, {args.data}, imgsz {args.imgsz}")
+    print(f"{'format':9s} {'head':9s} {'split':5s} {'Δ box':>6s} {'Δ mask':>6s} {'agree@.25 b/m':>14s} "
+          f"{'agree@.05 b/m':>14s} {'infer ms':>8s}  engine")
+    for fmt, end2end, split, r in rows:
+        head = "end2end" if end2end else "nms"
+        if isinstance(r, str):
+            print(f"{fmt:9s} {head:9s} {split:5s} {r}")
+            continue
+        print(f"{fmt:9s} {head:9s} {split:5s} {r['d_box']:+6.2f} {r['d_mask']:+6.2f} "
+              f"{r['agree'][0]:6.3f}/{r['agree'][1]:.3f} {r['agree05'][0]:6.3f}/{r['agree05'][1]:.3f} "
+              f"{r['infer_ms']:8.1f}  {r['engine']}")
+
+
+if __name__ == "__main__":
+    main()
