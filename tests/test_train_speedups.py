@@ -87,9 +87,17 @@ def test_cpu_training_loads_in_line_unless_told():
     from edgeseg.trainer.args import TrainArgs
     from edgeseg.trainer.engine import default_workers
 
+    from types import SimpleNamespace
+
+    from edgeseg.trainer.engine import Trainer
+
     assert TrainArgs().workers is None
     assert default_workers(torch.device("cpu")) == 0
-    assert TrainArgs(workers=3).workers == 3
+    for workers, loader_workers in ((None, 0), (3, 3)):  # the loader the trainer builds, not just the argument
+        trainer = Trainer.__new__(Trainer)
+        trainer.args, trainer.device = TrainArgs(workers=workers), torch.device("cpu")
+        trainer.dist = SimpleNamespace(enabled=False, world_size=1)
+        assert trainer._loader(list(range(4))).num_workers == loader_workers
 
 
 def test_checkpoint_weights_are_stored_contiguous():
