@@ -80,13 +80,13 @@ def default_dynamic(req: ExportRequest) -> bool:
     """--dynamic/--static as given; by default dynamic where the format runs any shape well (rectangular inputs
     for real photos: a 4:3 photo at 640 runs 480x640, a quarter less work), unless --imgsz h,w or --batch fixes the
     shape, or for INT8: OpenVINO's CPU plugin runs the quantised graph with a symbolic size at 10.5 ms per 256x320
-    photo against 8.1 ms for the static 320x320 graph (yolov8n-seg, 2-core Xeon), so INT8 is static unless
+    photo against 8.1 ms for the static 320x320 graph (yolov8n-seg, 2-core EPYC), so INT8 is static unless
     --dynamic asks for it."""
     if req.dynamic is not None:
         return req.dynamic
     if req.fmt not in DYNAMIC_BY_DEFAULT or fixes_shape(req.imgsz) or req.batch is not None:
         return False
-    return not req.int8  # measured: OpenVINO's INT8 graph runs 25% slower with a symbolic size (below)
+    return not req.int8  # measured: OpenVINO's INT8 graph runs 25% slower with a symbolic size (above)
 
 
 def run_export(req: ExportRequest) -> None:
