@@ -112,7 +112,7 @@ def test_dynamic_int8_runs_photos_at_their_own_aspect_ratio(person, calib, refer
     from edgeseg.runtime.sources import read_image
 
     result = export(person[0], ExportOptions(format="onnx", imgsz=IMGSZ, int8=True, dynamic=True, calib=calib.directory,
-                                             calib_method="minmax", max_drop=None, output=tmp_path / "dyn_int8.onnx"))
+                                             max_drop=None, output=tmp_path / "dyn_int8.onnx"))
     predictor = load(result.path, backend="onnxruntime")
     assert predictor.metadata.dynamic and predictor.metadata.precision == "int8"
     photo = next(p for p in load_data_yaml(person[1]).splits["val"] if read_image(p).shape[:2] == (480, 640))
