@@ -66,7 +66,8 @@ def main() -> None:
         work = Path(tmp)
         splits = {s: absolute_yaml(args.data, work / f"{s}.yaml", s) for s in ("val", "train")}
         for end2end in heads:
-            references = {s: _reference(args.pt, d, args.imgsz, end2end) for s, d in splits.items()}
+            references = {s: reference_evaluation(str(args.pt), str(d), (args.imgsz, args.imgsz), end2end)[0]
+                          for s, d in splits.items()}
             for fmt in args.end2end_formats if end2end else args.formats:
                 try:
                     artifact = export_int8(args.pt, fmt, args.data, args.imgsz, end2end, work)
@@ -76,24 +77,6 @@ def main() -> None:
                 for split, data in splits.items():
                     rows.append((fmt, end2end, split, score(references[split], artifact, fmt, data)))
     _print(args, model.cfg.name, rows)
-
-
-def _reference(pt: Path, data: Path, imgsz: int, end2end: bool):
-    """The FP32 checkpoint through the runtime's torch engine, with the head the artifact exports."""
-    import copy
-    import dataclasses
-
-    from edgeseg.converters.export import load_model
-    from edgeseg.converters.gate import evaluate
-    from edgeseg.runtime.predictor import Predictor
-    from edgeseg.trainer.torch_backend import TorchBackend
-
-    model, meta = load_model(str(pt))
-    if end2end:
-        model = copy.deepcopy(model)
-        model.head.end2end = True
-    meta = dataclasses.replace(meta, imgsz=(imgsz, imgsz), dynamic=False, end2end=end2end)
-    return evaluate(Predictor(TorchBackend.from_model(model, meta)), str(data), "val", "checkpoint")
 
 
 def _print(args, family: str, rows: list) -> None:

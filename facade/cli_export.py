@@ -62,7 +62,7 @@ def _gate(req: ExportRequest, artifact: Path, fmt: str, precision: str, size_byt
     from edgeseg.converters.report import gate_artifact, reference_evaluation
 
     _say(f"validating checkpoint and artifact on {req.data} (val)")
-    reference, ref_size = reference_evaluation(req.model, req.data, tuple(imgsz))
+    reference, ref_size = reference_evaluation(req.model, req.data, tuple(imgsz), req.end2end)
     row = gate_artifact(reference, artifact, fmt, precision, req.data, req.max_drop, size_bytes)
     console.print(markdown_table([reference_row(reference, ref_size), row]))
     check([row], artifact)
