@@ -2,7 +2,6 @@
 runtime, and only then move the artifact into place (never a half-written file at the final path)."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import shutil
@@ -118,10 +117,7 @@ def export(source, options: ExportOptions, progress=None) -> ExportResult:
         raise NotAvailableError(f"cannot export {options.format}: {why}")
     model, base_meta = load_model(source)
     if options.end2end:
-        if not model.head.has_one2one:
-            raise UsageError(f"--end2end needs a model with a one-to-one head (YOLO26); {model.cfg.name} has none")
-        model = copy.deepcopy(model)  # the copy checks the export against the same (one-to-one) head
-        model.head.end2end = True
+        model = model.with_head(end2end=True)  # the export is checked against the same (one-to-one) head
     final = resolve_output(options.output, default_output(str(source), exporter_cls), exporter_cls.artifact_suffix)
     meta = dataclasses.replace(base_meta, imgsz=tuple(options.imgsz), dynamic=options.dynamic, batch=options.batch,
                                layout=options.layout, precision=options.precision, edgeseg_version=base_meta.edgeseg_version,

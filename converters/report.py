@@ -3,7 +3,6 @@ checkpoint through the runtime, and write export_report.md / .json / .png. `benc
 keeping the artifacts."""
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import tempfile
@@ -41,19 +40,19 @@ def matrix_entries(formats: list[str] | None = None) -> list[tuple[str, str]]:
     return entries
 
 
-def reference_evaluation(source: str, data: str, imgsz: tuple[int, int],
-                         end2end: bool = False) -> tuple[Evaluation, int]:
-    """The checkpoint through the runtime's torch engine, at the exported artifacts' static square input and with
-    the head the artifact exports (an --end2end artifact is judged against the one-to-one head, not against NMS)."""
+def reference_evaluation(source: str, data: str, imgsz: tuple[int, int], end2end: bool = False,
+                         dynamic: bool = False) -> tuple[Evaluation, int]:
+    """The checkpoint through the runtime's torch engine, at the input shapes the artifact runs (static square, or
+    each image's own rectangle for a dynamic one) and with the head it exports (an --end2end artifact is judged
+    against the one-to-one head, not against NMS), so only the export itself is measured."""
     from edgeseg.converters.export import load_model
     from edgeseg.runtime.predictor import Predictor
     from edgeseg.trainer.torch_backend import TorchBackend
 
     model, meta = load_model(source)
     if end2end:
-        model = copy.deepcopy(model)
-        model.head.end2end = True
-    meta = dataclasses.replace(meta, imgsz=tuple(imgsz), dynamic=False, end2end=end2end)
+        model = model.with_head(end2end=True)
+    meta = dataclasses.replace(meta, imgsz=tuple(imgsz), dynamic=dynamic, end2end=end2end)
     size = Path(source).stat().st_size if Path(str(source)).is_file() else 0
     return evaluate(Predictor(TorchBackend.from_model(model, meta)), data, "val", "checkpoint"), size
 

@@ -57,13 +57,15 @@ def _need_data(req: ExportRequest) -> None:
         raise UsageError("--verify needs --data d.yaml (its val split is where artifact and checkpoint are compared)")
 
 
-def _gate(req: ExportRequest, artifact: Path, fmt: str, precision: str, size_bytes: int, imgsz) -> None:
+def _gate(req: ExportRequest, artifact: Path, fmt: str, size_bytes: int, meta) -> None:
+    """--verify: the checkpoint runs as the artifact's metadata says it runs (input size, rectangular inputs when
+    dynamic, one-to-one head when end2end), so the table measures the export, not a change of shape or head."""
     from edgeseg.converters.gate import check, markdown_table, reference_row
     from edgeseg.converters.report import gate_artifact, reference_evaluation
 
     _say(f"validating checkpoint and artifact on {req.data} (val)")
-    reference, ref_size = reference_evaluation(req.model, req.data, tuple(imgsz), req.end2end)
-    row = gate_artifact(reference, artifact, fmt, precision, req.data, req.max_drop, size_bytes)
+    reference, ref_size = reference_evaluation(req.model, req.data, tuple(meta.imgsz), meta.end2end, meta.dynamic)
+    row = gate_artifact(reference, artifact, fmt, meta.precision, req.data, req.max_drop, size_bytes)
     console.print(markdown_table([reference_row(reference, ref_size), row]))
     check([row], artifact)
 
@@ -107,7 +109,7 @@ def run_export(req: ExportRequest) -> None:
                   f"{'dynamic' if dynamic else f'{options.imgsz[0]}x{options.imgsz[1]} batch {options.batch}'}) "
                   f"to {result.path} ({result.size_bytes / 1e6:.1f} MB)")
     if req.verify:
-        _gate(req, result.path, req.fmt, options.precision, result.size_bytes, options.imgsz)
+        _gate(req, result.path, req.fmt, result.size_bytes, result.metadata)
 
 
 def run_export_target(req: ExportRequest, target: str) -> None:
@@ -124,7 +126,7 @@ def run_export_target(req: ExportRequest, target: str) -> None:
 
         bundled = result.path / "model.onnx"  # TensorRT bundles: the ONNX the device builds its engine from
         path, fmt = (bundled, "onnx") if bundled.is_file() else (result.path, load_profile(target).formats[0])
-        _gate(req, path, fmt, result.metadata.precision, result.size_bytes, result.metadata.imgsz)
+        _gate(req, path, fmt, result.size_bytes, result.metadata)
 
 
 def _matrix(model: str, data: str, imgsz: str, calib, calib_n: int | None, max_drop: float, out_dir: Path | None):

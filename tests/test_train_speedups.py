@@ -15,15 +15,21 @@ from edgeseg.trainer.data.dataset import LoadedCache, SegDataset, scan  # noqa: 
 
 
 def _per_polygon_rule(sample: Sample, out_size: int, seed: int, min_area_ratio: float = 0.01, **hyp) -> Sample:
-    """The rule written one polygon at a time (the reference's statement of it), for comparison."""
+    """The rule written one polygon at a time (the reference's statement of it: the box of the points inside the
+    frame, the polygon clamped into that box), for comparison."""
     m, s = _affine_matrix(np.random.default_rng(seed), sample.image.shape[:2], (out_size, out_size), **hyp)
     kept, classes = [], []
     for poly, cls in zip(sample.polygons, sample.classes):
         pts = np.concatenate([poly, np.ones((len(poly), 1))], 1) @ m.T
         pts = pts[:, :2] / pts[:, 2:3] if hyp["perspective"] else pts[:, :2]
         before = (poly.max(0) - poly.min(0)) * s
-        clipped = pts.clip(0, out_size)
-        w, h = clipped.max(0) - clipped.min(0)
+        x, y = pts[:, 0], pts[:, 1]
+        if sum([x.min() < 0, y.min() < 0, x.max() > out_size, y.max() > out_size]) >= 3:
+            x, y = x.clip(0, out_size), y.clip(0, out_size)
+        inside = (x >= 0) & (y >= 0) & (x <= out_size) & (y <= out_size)
+        box = [x[inside].min(), y[inside].min(), x[inside].max(), y[inside].max()] if inside.any() else [0, 0, 0, 0]
+        clipped = np.stack([x.clip(box[0], box[2]), y.clip(box[1], box[3])], 1) if inside.any() else 0 * pts
+        w, h = box[2] - box[0], box[3] - box[1]
         if w > 2 and h > 2 and w * h / (before.prod() + 1e-16) > min_area_ratio and max(w / (h + 1e-16), h / (w + 1e-16)) < 100:
             kept.append(clipped.astype(np.float32))
             classes.append(cls)
@@ -49,6 +55,34 @@ def test_vectorised_perspective_keeps_the_same_instances(perspective):
             np.testing.assert_allclose(a, b, atol=1e-3)
         kept.append(len(got.classes))
     assert 0 < min(kept) < 40  # the rule was exercised: instances were dropped, others kept
+
+
+def test_an_instance_cut_at_the_border_gets_the_box_of_its_visible_part():
+    """An L-shaped instance mostly outside the frame, only a 5x15 tab inside: clamping its points to the frame gave
+    it the box of its whole run along the border (y 5..100); its box and mask are the visible tab's."""
+    import cv2
+
+    from edgeseg.trainer.data.augment import clip_to_visible, resample
+
+    l_shape = np.array([[-60, 5], [5, 5], [5, 20], [-50, 20], [-50, 100], [-60, 100]], np.float32)
+    clipped = clip_to_visible(resample(l_shape).astype(np.float64), 320)
+    np.testing.assert_allclose([*clipped.min(0), *clipped.max(0)], [0, 5, 5, 20], atol=0.5)
+    assert abs(cv2.contourArea(clipped) - 5 * 15) < 5  # the tab's area; the parts outside add none
+    covering = np.array([[-10, -10], [400, -10], [400, 400], [-10, 400]], np.float32)  # no point inside the frame
+    np.testing.assert_allclose([*clip_to_visible(resample(covering), 320).min(0)], [0, 0])
+    np.testing.assert_allclose([*clip_to_visible(resample(covering), 320).max(0)], [320, 320])
+
+
+def test_mosaic_instances_end_at_the_canvas_edge():
+    """The part of an image beyond the mosaic canvas is not pasted, so no instance may reach past the canvas."""
+    from edgeseg.trainer.data.augment import mosaic4
+
+    whole = np.array([[0, 0], [319, 0], [319, 239], [0, 239]], np.float32)  # an instance covering its image
+    samples = [Sample(np.zeros((240, 320, 3), np.uint8), [whole], np.array([0])) for _ in range(4)]
+    for seed in range(10):
+        out = mosaic4(samples, 320, np.random.default_rng(seed))
+        points = np.concatenate(out.polygons)
+        assert points.min() >= 0 and points.max() <= 640, seed
 
 
 def test_loaded_cache_evicts_the_least_recently_used_and_freezes_arrays():

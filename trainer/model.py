@@ -4,6 +4,7 @@ state-dict keys (model.<i>.<...>) line up one-to-one with checkpoints in the ref
 """
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +112,17 @@ class SegmentationModel(nn.Module):
     def end2end(self) -> bool:
         """Its inference outputs are final detections (YOLO26's one-to-one head): no NMS after it."""
         return bool(self.head.end2end and self.head.has_one2one)
+
+    def with_head(self, end2end: bool) -> "SegmentationModel":
+        """A copy whose inference runs the one-to-one head (end2end) or the NMS head, this model untouched: an
+        export, and the checkpoint it is verified against, must run the same head."""
+        if end2end and not self.head.has_one2one:
+            from edgeseg.runtime.errors import UsageError
+
+            raise UsageError(f"--end2end needs a model with a one-to-one head (YOLO26); {self.cfg.name} has none")
+        model = copy.deepcopy(self)
+        model.head.end2end = end2end
+        return model
 
     def metadata(self, names: dict[int, str], **fields):
         """The metadata that describes this model's outputs (edgeseg.runtime.ModelMetadata)."""

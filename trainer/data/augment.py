@@ -87,7 +87,10 @@ def mosaic4(samples: list[Sample], imgsz: int, rng: np.random.Generator) -> Samp
             x1b, y1b, x2b, y2b = 0, 0, min(w, x2a - x1a), min(y2a - y1a, h)
         canvas[y1a:y2a, x1a:x2a] = img[y1b:y2b, x1b:x2b]
         shift = np.array([x1a - x1b, y1a - y1b], np.float32)
-        polygons += [p + shift for p in sample.polygons]
+        # the part of an image beyond the canvas edge is not pasted: its instances end at the edge (clamping the
+        # coordinates is an exact half-plane clip for filling), else the affine step can bring grey padding into frame
+        # inside their masks and boxes
+        polygons += [(p + shift).clip(0, 2 * s) for p in sample.polygons]
         classes.append(sample.classes)
     return Sample(canvas, polygons, np.concatenate(classes) if classes else np.zeros(0, np.int64))
 
@@ -128,14 +131,29 @@ def random_perspective(sample: Sample, out_size: int, rng: np.random.Generator, 
     points = np.concatenate(sample.polygons).astype(np.float64)
     pts = np.concatenate([points, np.ones((len(points), 1))], 1) @ m.T  # every polygon in one product
     pts = pts[:, :2] / pts[:, 2:3] if perspective else pts[:, :2]
-    clipped = pts.clip(0, out_size).astype(np.float32)
+    parts = [clip_to_visible(p, out_size) for p in np.split(pts, np.cumsum(lengths)[:-1])]
     before = _box_sizes(points, lengths) * s
-    after = _box_sizes(clipped, lengths)
+    after = _box_sizes(np.concatenate(parts), lengths)
     area_ratio = after.prod(1) / (before.prod(1) + 1e-16)
     aspect = np.maximum(after[:, 0] / (after[:, 1] + 1e-16), after[:, 1] / (after[:, 0] + 1e-16))
     keep = np.flatnonzero((after[:, 0] > 2) & (after[:, 1] > 2) & (area_ratio > min_area_ratio) & (aspect < 100))
-    parts = np.split(clipped, np.cumsum(lengths)[:-1])
     return Sample(image, [parts[i] for i in keep], sample.classes[keep] if len(keep) else np.zeros(0, np.int64))
+
+
+def clip_to_visible(points: np.ndarray, size: int) -> np.ndarray:
+    """A warped polygon cut to the frame, as the reference cuts it: its box is that of its (densely resampled) points
+    inside the frame, and every point is clamped into that box. Clamping to the frame alone kept outside points
+    projected along the border: boxes of instances cut at the border grew by what lies outside (a sliver in a
+    corner got the box of the whole border run), and such slivers passed the 2-pixel size filter. An instance over
+    three or more borders (it may cover the frame with no point inside) is clamped to the frame first."""
+    x, y = points[:, 0], points[:, 1]
+    if int(x.min() < 0) + int(y.min() < 0) + int(x.max() > size) + int(y.max() > size) >= 3:
+        x, y = x.clip(0, size), y.clip(0, size)
+    inside = (x >= 0) & (y >= 0) & (x <= size) & (y <= size)
+    if not inside.any():
+        return np.zeros_like(points, np.float32)  # a 0x0 box: dropped by the size filter
+    xs, ys = x[inside], y[inside]
+    return np.stack([x.clip(xs.min(), xs.max()), y.clip(ys.min(), ys.max())], 1).astype(np.float32)
 
 
 def _box_sizes(points: np.ndarray, lengths: list[int]) -> np.ndarray:
