@@ -1,7 +1,8 @@
 """Training quality on real photos, both tools, same recipe, one run (never two trainings at once on 2 cores):
 yolov8n-seg (or --model yolo11n-seg / yolo26n-seg) from scratch on ../shared/datasets/coco200-person-seg, each tool
-with its own defaults otherwise. Per-epoch val-split curves of both tools go into one PNG; the final weights are
-also scored on the train split (how fast the recipe fits real photos) by each tool's own validator.
+with its own defaults otherwise. Per-epoch val-split curves of both tools go into one PNG; best.pt (picked on val)
+and last.pt are scored on both splits by each tool's own validator (last.pt on train: how far the recipe fits real
+photos).
 
 Usage: .venv/bin/python bench/person_quality.py [--model yolov8n-seg] [--epochs 100] [--imgsz 320] [--batch 8]
            [--seed 0] [--reference-python REF_VENV/bin/python] [--out runs/person_quality]
@@ -41,10 +42,11 @@ def ours(args, out: Path) -> dict:
                                    exist_ok=True, plots=False)).train()
         best, run_dir = result.best, result.run_dir
     scores = {}
-    for split in ("train", "val"):
-        m = validate(open_predictor(str(best)), absolute_yaml(args.data, out / f"{split}.yaml", split), "val",
-                     imgsz=args.imgsz)
-        scores[split] = {"box": m.box.map, "mask": m.seg.map, "mask50": m.seg.map50}
+    for weights in ("best", "last"):  # best.pt is picked on val: on train, last.pt says how far the recipe fits
+        predictor = open_predictor(str(Path(best).with_name(f"{weights}.pt")))
+        for split in ("train", "val"):
+            m = validate(predictor, absolute_yaml(args.data, out / f"{split}.yaml", split), "val", imgsz=args.imgsz)
+            scores[_key(weights, split)] = {"box": m.box.map, "mask": m.seg.map, "mask50": m.seg.map50}
     rows = list(csv.DictReader(open(run_dir / "results.csv")))
     return {"scores": scores, "curve": [float(r["metrics/mAP50-95(M)"] or 0) for r in rows], "best": str(best)}
 
@@ -57,13 +59,19 @@ a = json.loads(sys.argv[1])
 model = YOLO(a["model"] + ".yaml")
 model.train(data=a["data"], epochs=a["epochs"], imgsz=a["imgsz"], batch=a["batch"], seed=a["seed"], device="cpu",
             plots=False, project=a["out"], name="reference", exist_ok=True)
-best = os.path.join(model.trainer.save_dir, "weights", "best.pt")
 scores = {}
-for split, yaml_path in a["splits"].items():
-    m = YOLO(best).val(data=yaml_path, imgsz=a["imgsz"], batch=1, device="cpu", plots=False, verbose=False)
-    scores[split] = {"box": float(m.box.map), "mask": float(m.seg.map), "mask50": float(m.seg.map50)}
+for weights in ("best", "last"):
+    path = os.path.join(model.trainer.save_dir, "weights", weights + ".pt")
+    for split, yaml_path in a["splits"].items():
+        m = YOLO(path).val(data=yaml_path, imgsz=a["imgsz"], batch=1, device="cpu", plots=False, verbose=False)
+        key = split if weights == "best" else f"{split} (last.pt)"
+        scores[key] = {"box": float(m.box.map), "mask": float(m.seg.map), "mask50": float(m.seg.map50)}
 print("RESULT " + json.dumps({"scores": scores, "results": os.path.join(model.trainer.save_dir, "results.csv")}))
 '''
+
+
+def _key(weights: str, split: str) -> str:
+    return split if weights == "best" else f"{split} (last.pt)"
 
 
 def reference(args, out: Path) -> dict:
@@ -120,10 +128,10 @@ def main() -> None:
         results["reference"] = reference(args, out)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     plot(results, out / "curves.png")
-    print(f"{'tool':10s} {'split':6s} {'box mAP50-95':>13s} {'mask mAP50-95':>14s} {'mask mAP50':>11s}")
+    print(f"{'tool':10s} {'split (weights)':16s} {'box mAP50-95':>13s} {'mask mAP50-95':>14s} {'mask mAP50':>11s}")
     for tool, res in results.items():
         for split, s in res["scores"].items():
-            print(f"{tool:10s} {split:6s} {s['box']:13.4f} {s['mask']:14.4f} {s['mask50']:11.4f}")
+            print(f"{tool:10s} {split:16s} {s['box']:13.4f} {s['mask']:14.4f} {s['mask50']:11.4f}")
     print(f"curves: {out / 'curves.png'}")
 
 
