@@ -17,6 +17,7 @@ from .gate import evaluate
 from .options import ExportOptions
 from .quantize.base import QuantizeResult, Quantizer, get_quantizer
 from .quantize.graph import conv_blocks, float_tail_nodes, layer_sensitivity
+from .quantize.rewrite import rewritten_graph
 
 
 def cache_root() -> Path:
@@ -112,7 +113,8 @@ def quantize_within_budget(fmt: str, fp32_onnx: Path, calib: CalibrationSet, opt
     quantizer = quantizer_for(fmt)
     import onnx
 
-    keep = float_tail_nodes(onnx.load(str(fp32_onnx)))
+    fp32_onnx = rewritten_graph(fp32_onnx, quantizer.graph_rewrites, calib.nchw(0), workdir / "fp32_rewritten.onnx")
+    keep = float_tail_nodes(onnx.load(str(fp32_onnx)), head_convs=quantizer.float_head_convs)
     say(f"quantising for {quantizer.engine} ({len(calib)} calibration images, {len(keep)} tail nodes in float)")
     result = quantizer.quantize(fp32_onnx, calib, keep, _fresh(workdir, 0), options.calib_method)
     outcome = Int8Outcome(result, list(keep))

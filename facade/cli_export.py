@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgeseg.console import make_console, plain
 from edgeseg.runtime.errors import NotAvailableError, UsageError
+from edgeseg.runtime.metadata import ModelMetadata
 
 console = make_console()
 
@@ -57,7 +58,7 @@ def _need_data(req: ExportRequest) -> None:
         raise UsageError("--verify needs --data d.yaml (its val split is where artifact and checkpoint are compared)")
 
 
-def _gate(req: ExportRequest, artifact: Path, fmt: str, size_bytes: int, meta) -> None:
+def _gate(req: ExportRequest, artifact: Path, fmt: str, size_bytes: int, meta: ModelMetadata) -> None:
     """--verify: the checkpoint runs as the artifact's metadata says it runs (input size, rectangular inputs when
     dynamic, one-to-one head when end2end), so the table measures the export, not a change of shape or head."""
     from edgeseg.converters.gate import check, markdown_table, reference_row

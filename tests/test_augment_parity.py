@@ -100,3 +100,26 @@ def test_mask_targets_sit_where_the_runtime_reads_them():
     mean_offset = np.abs(np.mean(offsets, 0))
     assert (mean_offset < 0.75).all(), f"targets sit {mean_offset} px off the ground truth"
     assert abs(np.median(ratios) - 1) < 0.1, f"targets are {np.median(ratios):.2f}x the ground truth's area"
+
+
+def test_mask_targets_on_a_frame_blocks_do_not_tile():
+    """A frame whose size is not a multiple of the mask ratio is drawn whole and resized as a whole (as the
+    reference does; its scale is then 322/80, not 4): the targets of 50 blobs stay where the windowed path puts
+    them on a 320x320 frame: centroids within 1 target pixel (the scale differs by 0.6%, up to 0.5 px at the far
+    edge), areas within 20% + 2 pixels."""
+    import numpy as np
+
+    from edgeseg.trainer.data.dataset import rasterise_target
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0, 2 * np.pi, 16, endpoint=False)
+    for _ in range(50):
+        poly = (rng.uniform(40, 260, 2) + np.stack([np.cos(t), np.sin(t)], 1)
+                * rng.uniform(0.5, 1.0, (16, 1)) * rng.uniform(3, 35)).astype(np.float32)
+        tiled, ragged = np.zeros((80, 80), np.uint8), np.zeros((80, 80), np.uint8)
+        rasterise_target(tiled, poly, (320, 320), 4)
+        rasterise_target(ragged, poly, (322, 323), 4)  # (322 // 4, 323 // 4) = (80, 80) target pixels
+        (ty, tx), (ry, rx) = np.nonzero(tiled), np.nonzero(ragged)
+        assert len(ty) and len(ry)
+        assert abs(ty.mean() - ry.mean()) < 1 and abs(tx.mean() - rx.mean()) < 1
+        assert abs(len(ry) - len(ty)) <= 0.2 * len(ty) + 2

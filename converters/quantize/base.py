@@ -7,7 +7,7 @@ import importlib.util
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from edgeseg.calibration.dataset import CalibrationSet
 from edgeseg.runtime.formats import FORMATS, quantizer_path
@@ -34,6 +34,11 @@ class Quantizer(ABC):
     # float islands to return, so a budget below what the scheme costs cannot be met by any search
     drop_budget_floor: ClassVar[float] = 0.0
     dynamic_shapes: ClassVar[bool] = False  # its INT8 graph keeps a symbolic input size (calibrated at --imgsz)
+    # The final head convs (box/score/coefficient, proto output) stay in float unless the engine's integer
+    # kernels keep the scores (measured per engine: agreement with FP32 at conf 0.05 on held-out images)
+    float_head_convs: ClassVar[bool] = True
+    # Exact FP32 graph rewrites (quantize.rewrite) applied before calibration, for ops the engine runs in float
+    graph_rewrites: ClassVar[tuple[Callable, ...]] = ()
 
     @classmethod
     def missing(cls) -> list[str]:
