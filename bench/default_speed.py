@@ -78,7 +78,8 @@ def edgeseg_artifact(pt: Path, data: Path, imgsz: int, path_name: str) -> Path:
     """What `edgeseg export` writes by default for this path (FP32: a dynamic graph; INT8: calibrated on train)."""
     from edgeseg.cli import main
 
-    out = pt.parent / f"edgeseg_{imgsz}_{path_name}{'.onnx' if path_name == 'onnx' else '_model'}"
+    suffix = ".onnx" if path_name == "onnx" else "_openvino_model"  # what the runtime recognises the format by
+    out = pt.parent / f"edgeseg_{imgsz}_{path_name.replace('-', '_')}{suffix}"
     argv = ["export", "--model", str(pt), "--output", str(out), *(_fill(v, data, imgsz) for v in PATHS[path_name][0])]
     assert main(argv) == 0, argv
     return out

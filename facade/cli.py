@@ -186,9 +186,9 @@ def export(
     batch: Optional[int] = typer.Option(None, help="Fixed batch size (makes the export static); default 1."),
     dynamic: Optional[bool] = typer.Option(None, "--dynamic/--static", help="Variable batch and input size "
                                            "(rectangular inference). Default: dynamic where the format's engines run "
-                                           "it and nothing fixes the shape (--imgsz h,w, --batch, --int8), since "
-                                           "real photos then run at their own aspect ratio; else static. ONNX and "
-                                           "OpenVINO INT8 may be --dynamic (calibrated at --imgsz)."),
+                                           "it and nothing fixes the shape (--imgsz h,w, --batch), since real "
+                                           "photos then run at their own aspect ratio; else static. OpenVINO INT8 "
+                                           "is dynamic too, ONNX INT8 may be (calibrated at --imgsz)."),
     half: bool = typer.Option(False, help="FP16 weights (float32 inputs/outputs)."),
     int8: bool = typer.Option(False, help="INT8 (onnx: ONNX Runtime QDQ; openvino: NNCF) with a calibration set."),
     calib: Optional[Path] = typer.Option(None, help="Calibration set directory from `edgeseg calib build`."),

@@ -71,7 +71,7 @@ def _gate(req: ExportRequest, artifact: Path, fmt: str, size_bytes: int, meta: M
     check([row], artifact)
 
 
-DYNAMIC_BY_DEFAULT = ("onnx", "openvino")  # their engines run any input shape at full speed (FP32/FP16)
+DYNAMIC_BY_DEFAULT = ("onnx", "openvino")  # their engines run any input shape at full speed (FP32/FP16/INT8)
 
 
 def fixes_shape(imgsz: str | None) -> bool:
@@ -82,14 +82,21 @@ def fixes_shape(imgsz: str | None) -> bool:
 def default_dynamic(req: ExportRequest) -> bool:
     """--dynamic/--static as given; by default dynamic where the format runs any shape well (rectangular inputs
     for real photos: a 4:3 photo at 640 runs 480x640, a quarter less work), unless --imgsz h,w or --batch fixes the
-    shape, or for INT8: OpenVINO's CPU plugin runs the quantised graph with a symbolic size at 10.5 ms per 256x320
-    photo against 8.1 ms for the static 320x320 graph (yolov8n-seg, 2-core EPYC), so INT8 is static unless
-    --dynamic asks for it."""
+    shape. INT8 where its quantiser says so (`dynamic_by_default`, measured per engine): OpenVINO, whose runtime
+    compiles the graph once per input shape (a symbolic size runs slower: 10.5 ms per 256x320 photo against 7.2 ms
+    reshaped to it, yolov8n-seg INT8)."""
     if req.dynamic is not None:
         return req.dynamic
     if req.fmt not in DYNAMIC_BY_DEFAULT or fixes_shape(req.imgsz) or req.batch is not None:
         return False
-    return not req.int8  # measured: OpenVINO's INT8 graph runs 25% slower with a symbolic size (above)
+    return not req.int8 or _int8_dynamic_by_default(req.fmt)
+
+
+def _int8_dynamic_by_default(fmt: str) -> bool:
+    from edgeseg.converters.quantize.base import get_quantizer
+
+    quantizer = get_quantizer(fmt)
+    return bool(quantizer and quantizer.dynamic_by_default)
 
 
 def run_export(req: ExportRequest) -> None:

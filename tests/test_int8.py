@@ -55,8 +55,16 @@ def calib(person, tmp_path_factory) -> CalibrationSet:
 
 @pytest.fixture(scope="module")
 def references(person, train_as_val):
-    return {split: reference_evaluation(str(person[0]), str(data), IMGSZ)
-            for split, data in (("val", person[1]), ("train", train_as_val))}
+    """references(split, dynamic) -> the checkpoint's evaluation at an artifact's input geometry (a dynamic artifact
+    runs 4:3 photos at 256x320, a static one at 320x320), each computed once."""
+    data, cache = {"val": person[1], "train": train_as_val}, {}
+
+    def get(split: str, dynamic: bool = False):
+        if (split, dynamic) not in cache:
+            cache[split, dynamic] = reference_evaluation(str(person[0]), str(data[split]), IMGSZ, dynamic=dynamic)
+        return cache[split, dynamic]
+
+    return get
 
 
 def _widest_int8_weight(path: Path) -> int:
@@ -94,11 +102,12 @@ def test_int8_from_data_keeps_the_accuracy_of_a_model_trained_on_real_photos(fmt
     assert "calibrating on all 51 training images" in err and "verified on" in err and "agreement" in err
     meta = ModelMetadata.from_json_file(sidecar_path(out))
     assert meta.precision == "int8" and meta.quantization["calibration"]["count"] == 51
+    assert meta.dynamic is (fmt == "openvino")  # a symbolic input size by default where the quantiser says so
     if fmt == "onnx":  # 7-bit weights (ONNX Runtime's reduce_range: no u8 x s8 saturation on CPUs without VNNI)
         assert 60 <= _widest_int8_weight(out) <= 64 and "7-bit" in meta.quantization["scheme"]
     max_drop, min_agreement = (TFLITE_MAX_DROP, TFLITE_MIN_AGREEMENT) if fmt == "tflite" else (MAX_DROP, MIN_AGREEMENT)
     for split, data in (("val", person[1]), ("train", train_as_val)):
-        reference = references[split][0]
+        reference = references(split, meta.dynamic)[0]
         candidate = evaluate(load(out, backend=get_exporter(fmt).engine), str(data), "val", f"{fmt}/int8")
         row = compare(reference, candidate, fmt, "int8", 0, max_drop)
         # the weak model has ~3 detections at the deployment threshold 0.25 but ~330 at 0.05: agree there too
@@ -108,7 +117,7 @@ def test_int8_from_data_keeps_the_accuracy_of_a_model_trained_on_real_photos(fmt
         assert min(low) >= min_agreement, (split, low)
     # A from-scratch 51-image model is weak (train split: box mAP50 ~0.09, mask mAP50-95 ~0.005), so the
     # agreement with its FP32 detections is the measurement that binds; it must have detections to agree on.
-    assert references["train"][0].metrics.box.map50 > 0.05
+    assert references("train")[0].metrics.box.map50 > 0.05
 
 
 @pytest.mark.slow
@@ -132,7 +141,7 @@ def test_dynamic_int8_runs_photos_at_their_own_aspect_ratio(person, calib, refer
     batch, _ = predictor.preprocess([read_image(photo)], IMGSZ)
     assert batch.shape == (1, 3, 256, 320)
     assert predictor.run_raw(batch)["boxes"].shape[-2] == 256 * 320 // 64 + 256 * 320 // 256 + 256 * 320 // 1024
-    reference, _ = reference_evaluation(str(person[0]), str(person[1]), IMGSZ, dynamic=True)
+    reference, _ = references("val", dynamic=True)
     candidate = evaluate(predictor, str(person[1]), "val", "onnx/int8-dynamic")
     low = agreement_of(reference.predictions, candidate.predictions, reference.metrics.names, conf=0.05)
     assert min(low) >= MIN_AGREEMENT, low
@@ -154,7 +163,7 @@ def test_gate_fails_a_broken_quantisation_and_the_report_is_written(person, trai
     int8_meta = dataclasses.replace(fp32.metadata, precision="int8")
     int8_meta.write_sidecar(broken)
     assert onnx.load(str(broken)).graph.node  # a loadable, runnable graph: only its numbers are wrong
-    reference = references["train"]
+    reference = references("train")
     row = gate_artifact(reference[0], broken, "onnx", "int8", str(train_as_val), 0.5, broken.stat().st_size)
     assert not row.passed and row.d_mask < -0.5 and row.agree_mask < MIN_AGREEMENT, row
     with pytest.raises(ParityGateError, match="parity gate failed: onnx/int8"):

@@ -34,6 +34,8 @@ class Quantizer(ABC):
     # float islands to return, so a budget below what the scheme costs cannot be met by any search
     drop_budget_floor: ClassVar[float] = 0.0
     dynamic_shapes: ClassVar[bool] = False  # its INT8 graph keeps a symbolic input size (calibrated at --imgsz)
+    # `edgeseg export --int8` without --imgsz h,w/--batch writes a symbolic input size (where measured better)
+    dynamic_by_default: ClassVar[bool] = False
     # The final head convs (box/score/coefficient, proto output) stay in float unless the engine's integer
     # kernels keep the scores (measured per engine: agreement with FP32 at conf 0.05 on held-out images)
     float_head_convs: ClassVar[bool] = True

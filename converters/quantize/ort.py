@@ -116,6 +116,9 @@ class OrtQuantizer(Quantizer):
     engine = "onnxruntime"
     requires = ("onnxruntime", "onnx")
     dynamic_shapes = True  # QDQ scales are per tensor, not per shape
+    # static unless --dynamic: calibrated at 320x320 and run at 256x320 the person model's val agreement with FP32 at
+    # conf 0.05 was 0.848 / 0.850 (box / mask) against 0.852 / 0.853 static, at the edge of the 0.85 the tests hold
+    dynamic_by_default = False
     reduce_range = True  # 7-bit weights: no u8 x s8 saturation on x86 CPUs without VNNI (module docstring)
     # The final head convs stay in float (the default): in INT8 they save ~0.6 ms of ~9.8 at 320 but the person
     # model's val-split agreement with FP32 at conf 0.05 falls from 0.852/0.853 to 0.829/0.828 (box/mask)

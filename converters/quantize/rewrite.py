@@ -119,6 +119,8 @@ def rewritten_graph(fp32_onnx: Path, rewrites: tuple[Callable, ...], feed: np.nd
     whose outputs differ from the original on `feed`, which would make the INT8 artifact a different model."""
     import onnx
 
+    if not rewrites:
+        return fp32_onnx
     model = onnx.load(str(fp32_onnx))
     if not sum(rewrite(model) for rewrite in rewrites):
         return fp32_onnx
