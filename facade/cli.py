@@ -187,8 +187,8 @@ def export(
     dynamic: Optional[bool] = typer.Option(None, "--dynamic/--static", help="Variable batch and input size "
                                            "(rectangular inference). Default: dynamic where the format's engines run "
                                            "it and nothing fixes the shape (--imgsz h,w, --batch), since real "
-                                           "photos then run at their own aspect ratio; else static. OpenVINO INT8 "
-                                           "is dynamic too, ONNX INT8 may be (calibrated at --imgsz)."),
+                                           "photos then run at their own aspect ratio; else static. INT8 is static "
+                                           "unless --dynamic (ONNX, OpenVINO; calibrated at --imgsz)."),
     half: bool = typer.Option(False, help="FP16 weights (float32 inputs/outputs)."),
     int8: bool = typer.Option(False, help="INT8 (onnx: ONNX Runtime QDQ; openvino: NNCF) with a calibration set."),
     calib: Optional[Path] = typer.Option(None, help="Calibration set directory from `edgeseg calib build`."),

@@ -82,9 +82,8 @@ def fixes_shape(imgsz: str | None) -> bool:
 def default_dynamic(req: ExportRequest) -> bool:
     """--dynamic/--static as given; by default dynamic where the format runs any shape well (rectangular inputs
     for real photos: a 4:3 photo at 640 runs 480x640, a quarter less work), unless --imgsz h,w or --batch fixes the
-    shape. INT8 where its quantiser says so (`dynamic_by_default`, measured per engine): OpenVINO, whose runtime
-    compiles the graph once per input shape (a symbolic size runs slower: 10.5 ms per 256x320 photo against 7.2 ms
-    reshaped to it, yolov8n-seg INT8)."""
+    shape. INT8 only where its quantiser says so (`dynamic_by_default`, measured per engine; none does today: see
+    converters/quantize/openvino.py and ort.py for the figures)."""
     if req.dynamic is not None:
         return req.dynamic
     if req.fmt not in DYNAMIC_BY_DEFAULT or fixes_shape(req.imgsz) or req.batch is not None:

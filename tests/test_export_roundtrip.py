@@ -158,8 +158,8 @@ def test_bad_option_combinations_are_rejected(checkpoint, kwargs, message):
 @pytest.mark.parametrize("fmt,imgsz,batch,int8,dynamic", [
     ("onnx", None, None, False, True),
     ("onnx", "320", None, False, True),  # one value: the default inference size, the shape stays free
-    ("openvino", "320", None, True, True),  # INT8 too (calibrated at 320; OpenVINO compiles each shape it meets)
-    ("onnx", None, None, True, False),  # ONNX Runtime INT8: static unless --dynamic (quantiser's dynamic_by_default)
+    ("openvino", "320", None, True, False),  # INT8: static unless --dynamic (quantiser's dynamic_by_default)
+    ("onnx", None, None, True, False),
     ("onnx", "320,320", None, False, False),  # h,w fixes the shape
     ("onnx", None, 2, False, False),
     ("tflite", "320", None, True, False),

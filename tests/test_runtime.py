@@ -251,7 +251,10 @@ def test_openvino_compiles_a_symbolic_graph_per_input_shape(artifacts, monkeypat
     pytest.importorskip("openvino")
     from edgeseg.runtime.backends import openvino_backend
 
-    predictor = rt.load(artifacts("openvino", dynamic=True).path, backend="openvino")
+    path = artifacts("openvino", dynamic=True).path
+    assert rt.load(path, backend="openvino").backend._per_shape is None  # FP32: no gap, no per-shape compiles
+    monkeypatch.setattr(openvino_backend, "_quantised", lambda model: True)  # as for an INT8 graph
+    predictor = rt.load(path, backend="openvino")
     backend = predictor.backend
     assert backend._per_shape is not None
     rng = np.random.default_rng(0)

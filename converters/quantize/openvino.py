@@ -112,9 +112,9 @@ class NncfQuantizer(Quantizer):
     engine = "openvino"
     requires = ("openvino", "nncf", "onnxruntime")
     dynamic_shapes = True  # FakeQuantize ranges are per tensor, not per shape
-    # the runtime compiles each input shape (openvino_backend): person model INT8, 58 val photos, end to end
-    # 19.5 ms dynamic vs 26.5 static at 640, 7.9 vs 8.8 at 320; agreement with FP32 at conf 0.05 0.88 / 0.89
-    dynamic_by_default = True
+    # static unless --dynamic: its runtime compiles each input shape once (openvino_backend), 19.5 vs 26.5 ms per
+    # photo at 640 once warm, but a fresh process over 58 photos of many shapes paid 64.9 ms per photo in compiles
+    dynamic_by_default = False
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
                  method: str = "auto") -> QuantizeResult:

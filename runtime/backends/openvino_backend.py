@@ -6,8 +6,11 @@ default on CPUs with AVX512-BF16, like this one, is bf16, which moves boxes by ~
 A graph with a symbolic height/width is compiled once per input shape it meets (up to STATIC_SHAPES of them, then
 the symbolic compile serves the rest): OpenVINO's CPU plugin runs a quantised graph with symbolic sizes ~25% slower
 than the same graph reshaped to the input's static size (person yolov8n-seg INT8: 10.5 ms per 256x320 photo
-symbolic, 7.2 ms reshaped to 256x320, 8.1 ms for a static 320x320 export). Letterboxed photos come in a handful of
-stride-aligned shapes, so each compile (~0.3 s) is paid once per shape.
+symbolic, 7.2 ms reshaped to 256x320, 8.1 ms for a static 320x320 export). Only quantised graphs get this (FP32
+shows no gap). Each compile costs a few hundred ms the first time a shape is met, which dominates a short run over
+photos of many shapes (58 val photos at 640 from a fresh load: 64.9 ms per photo against 26.5 for the static
+export), so INT8 exports stay static by default and this serves `--int8 --dynamic` deployments (a camera stream
+has one shape).
 """
 from __future__ import annotations
 
@@ -71,7 +74,8 @@ class OpenVinoBackend(Backend):
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = int(options.threads)
         self.compiled = core.compile_model(model, device, config)
-        self._per_shape = ShapeCompiler(core, model, device, config) if _spatially_symbolic(model) else None
+        self._per_shape = (ShapeCompiler(core, model, device, config)
+                           if _spatially_symbolic(model) and _quantised(model) else None)
         self.exec_precision = options.exec_precision or "fp32"
         self.inputs = [TensorSpec(_port_name(p, i, "images"), _dims(p.get_partial_shape())) for i, p in enumerate(model.inputs)]
         self.outputs = [TensorSpec(_port_name(p, i, f"output{i}"), _dims(p.get_partial_shape()))
@@ -123,6 +127,12 @@ def _spatially_symbolic(model) -> bool:
         return False
     shape = model.inputs[0].get_partial_shape()
     return shape.rank.is_static and shape.rank.get_length() == 4 and not (shape[2].is_static and shape[3].is_static)
+
+
+def _quantised(model) -> bool:
+    """FakeQuantize nodes present: only quantised graphs run slower with a symbolic size (FP32: 27.4 ms symbolic vs
+    26.9 ms static at 480x640), so only they are worth a compile per shape."""
+    return any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
 
 
 class ShapeCompiler:
