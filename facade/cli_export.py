@@ -71,7 +71,7 @@ def _gate(req: ExportRequest, artifact: Path, fmt: str, size_bytes: int, meta: M
     check([row], artifact)
 
 
-DYNAMIC_BY_DEFAULT = ("onnx", "openvino")  # their engines run any input shape at full speed (FP32/FP16/INT8)
+DYNAMIC_BY_DEFAULT = ("onnx", "openvino")  # their engines run any input shape at full speed (FP32/FP16)
 
 
 def fixes_shape(imgsz: str | None) -> bool:

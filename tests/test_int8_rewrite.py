@@ -13,10 +13,10 @@ pytest.importorskip("torch")
 
 from helpers.reference import FIXTURES, require_fixtures  # noqa: E402
 
-from edgeseg.converters.quantize.rewrite import (REWRITE_TOLERANCE, conv_transpose_as_depth_to_space,  # noqa: E402
-                                                 dfl_softmax_last, rewritten_graph)
+from edgeseg.converters.quantize.rewrite import (REWRITE_TOLERANCE, conv_transpose_as_pixel_shuffle,  # noqa: E402
+                                                 dfl_without_transpose, rewritten_graph)
 
-REWRITES = (dfl_softmax_last, conv_transpose_as_depth_to_space)
+REWRITES = (dfl_without_transpose, conv_transpose_as_pixel_shuffle)
 # family checkpoint -> (DFL softmaxes, ConvTransposes) in its graph: YOLO26 regresses boxes directly (no DFL)
 EXPECTED = {"yolov8n-seg-user3-best": (1, 1), "yolo11n-seg-user3-best": (1, 1), "yolo26n-seg-user3-best": (0, 1)}
 
@@ -39,10 +39,12 @@ def test_rewrites_keep_every_output_and_remove_what_they_replace(stem, tmp_path)
     fp32 = tmp_path / "fp32.onnx"
     export(str(FIXTURES / f"{stem}.pt"), ExportOptions(format="onnx", imgsz=(320, 320), dynamic=True, output=fp32))
     model = onnx.load(str(fp32))
-    counts = (dfl_softmax_last(model), conv_transpose_as_depth_to_space(model))
+    counts = (dfl_without_transpose(model), conv_transpose_as_pixel_shuffle(model))
     assert counts == EXPECTED[stem]
     assert not [n for n in model.graph.node if n.op_type == "ConvTranspose"]
+    # the DFL's softmax is gone; YOLO11's attention keeps its own (over the last axis)
     assert all(a.i == -1 for n in model.graph.node if n.op_type == "Softmax" for a in n.attribute if a.name == "axis")
+    assert not [n for n in model.graph.node if n.op_type == "Transpose" and list(n.attribute[0].ints) == [0, 2, 1, 3]]
 
     rng = np.random.default_rng(0)
     feed = rng.random((1, 3, 320, 320), dtype=np.float32)
