@@ -117,6 +117,8 @@ def quantize_within_budget(fmt: str, fp32_onnx: Path, calib: CalibrationSet, opt
     keep = float_tail_nodes(onnx.load(str(fp32_onnx)), head_convs=quantizer.float_head_convs)
     say(f"quantising for {quantizer.engine} ({len(calib)} calibration images, {len(keep)} tail nodes in float)")
     result = quantizer.quantize(fp32_onnx, calib, keep, _fresh(workdir, 0), options.calib_method)
+    if result.details.get("note"):
+        say(result.details["note"])
     outcome = Int8Outcome(result, list(keep))
     if options.max_drop is None or not options.data:
         return outcome
