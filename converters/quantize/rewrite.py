@@ -115,7 +115,7 @@ def _pixel_shuffle_nodes(packed: str, out: str, k: int, channels: int, name: str
     that runs the neighbouring integer convs in NHWC cancels the outer transposes, leaving one copy of k*C-wide rows."""
     from onnx import helper, numpy_helper
 
-    n = {key: f"{name}_{key}" for key in ("nhwc", "split", "rows", "nhw", "hw", "hwk", "shape", "image", "s6", "c1", "k")}
+    n = {key: f"{name}_{key}" for key in ("nhwc", "split", "rows", "batch", "hw", "hwk", "shape", "image", "s6", "c1", "k")}
     graph.initializer.extend([
         numpy_helper.from_array(np.array([0, 0, 0, k, k, channels], dtype=np.int64), n["s6"]),
         numpy_helper.from_array(np.array([channels], dtype=np.int64), n["c1"]),
@@ -125,10 +125,10 @@ def _pixel_shuffle_nodes(packed: str, out: str, k: int, channels: int, name: str
         helper.make_node("Transpose", [packed], [n["nhwc"]], name=f"{name}_to_nhwc", perm=[0, 2, 3, 1]),
         helper.make_node("Reshape", [n["nhwc"], n["s6"]], [n["split"]], name=f"{name}_split"),
         helper.make_node("Transpose", [n["split"]], [n["rows"]], name=f"{name}_interleave", perm=[0, 1, 3, 2, 4, 5]),
-        helper.make_node("Shape", [packed], [n["nhw"]], name=f"{name}_batch", start=0, end=1),
+        helper.make_node("Shape", [packed], [n["batch"]], name=f"{name}_batch", start=0, end=1),
         helper.make_node("Shape", [packed], [n["hw"]], name=f"{name}_size", start=2, end=4),
         helper.make_node("Mul", [n["hw"], n["k"]], [n["hwk"]], name=f"{name}_scaled"),
-        helper.make_node("Concat", [n["nhw"], n["hwk"], n["c1"]], [n["shape"]], name=f"{name}_shape", axis=0),
+        helper.make_node("Concat", [n["batch"], n["hwk"], n["c1"]], [n["shape"]], name=f"{name}_shape", axis=0),
         helper.make_node("Reshape", [n["rows"], n["shape"]], [n["image"]], name=f"{name}_merge"),
         helper.make_node("Transpose", [n["image"]], [out], name=f"{name}_to_nchw", perm=[0, 3, 1, 2]),
     ]

@@ -61,7 +61,7 @@ def _outlier_note(calib: CalibrationSet, drop: dict[int, float]) -> str:
 
 class TfliteQuantizer(Quantizer):
     engine = "litert"
-    requires = ("onnx2tf", "tensorflow", "ai_edge_litert")
+    requires = ("onnx2tf", "tensorflow", "ai_edge_litert", "onnxruntime")  # onnxruntime: isolated_outliers
     layouts = ("edgeseg", "edgeseg-raw")
     keeps_float = False
     drop_budget_floor = 1.5  # full-integer (the INT8 issue's target; Hailo-8 loses 0.6, TFLite users report 1-2)
