@@ -245,29 +245,29 @@ def test_http_stream_source(artifacts, tmp_path, coco8):
     assert [r.frame_index for r in results] == list(range(12)) and results[0].path == url
 
 
-def test_openvino_compiles_a_symbolic_graph_per_input_shape(artifacts, monkeypatch):
-    """A dynamic graph runs each input shape on its own static compile (faster in OpenVINO), same outputs as the
-    symbolic compile; past STATIC_SHAPES shapes the symbolic compile serves the rest."""
+def test_openvino_compiles_a_shape_once_it_has_earned_it(artifacts, monkeypatch):
+    """A dynamic graph runs a shape on the symbolic compile until LOSS_SHARE of the time spent there reaches the
+    compile's cost, then on its own static compile (same outputs); past STATIC_SHAPES shapes the symbolic compile
+    serves the rest; a static graph has nothing to specialise."""
     pytest.importorskip("openvino")
     from edgeseg.runtime.backends import openvino_backend
 
-    path = artifacts("openvino", dynamic=True).path
-    assert rt.load(path, backend="openvino").backend._per_shape is None  # FP32: no gap, no per-shape compiles
-    monkeypatch.setattr(openvino_backend, "_quantised", lambda model: True)  # as for an INT8 graph
-    predictor = rt.load(path, backend="openvino")
-    backend = predictor.backend
-    assert backend._per_shape is not None
+    backend = rt.load(artifacts("openvino", dynamic=True).path, backend="openvino").backend
+    shapes = backend._per_shape
+    assert shapes is not None and shapes.compile_ms > 0
     rng = np.random.default_rng(0)
-    for shape in ((1, 3, 256, 320), (1, 3, 320, 224), (1, 3, 256, 320)):
-        x = rng.random(shape, dtype=np.float32)
-        got = backend.run({"images": x})
-        symbolic = backend.compiled.create_infer_request().infer({0: x})
-        for spec, port in zip(backend.outputs, backend.compiled.outputs):
-            np.testing.assert_allclose(got[spec.name], symbolic[port], rtol=1e-4, atol=1e-4)
-    assert set(backend._per_shape.compiled) == {(1, 3, 256, 320), (1, 3, 320, 224)}
-    monkeypatch.setattr(openvino_backend, "STATIC_SHAPES", 2)
-    assert backend._per_shape.get((1, 3, 128, 128)) is None  # full: the symbolic compile runs it
+    x = rng.random((1, 3, 256, 320), dtype=np.float32)
+    symbolic = backend.compiled.create_infer_request().infer({0: x})
+    backend.run({"images": x})
+    assert shapes.compiled == {} and shapes.spent[(1, 3, 256, 320)] > 0  # one run earns no compile
+    shapes.spent[(1, 3, 256, 320)] = shapes.compile_ms / openvino_backend.LOSS_SHARE  # as after many runs
+    got = backend.run({"images": x})
+    assert set(shapes.compiled) == {(1, 3, 256, 320)}
+    for spec, port in zip(backend.outputs, backend.compiled.outputs):
+        np.testing.assert_allclose(got[spec.name], symbolic[port], rtol=1e-4, atol=1e-4)
+    monkeypatch.setattr(openvino_backend, "STATIC_SHAPES", 1)
+    shapes.spent[(1, 3, 128, 128)] = 1e9
+    assert shapes.get((1, 3, 128, 128)) is None  # full: the symbolic compile runs it
     backend.run({"images": np.zeros((1, 3, 128, 128), np.float32)})
-    assert len(backend._per_shape.compiled) == 2
-    static = rt.load(artifacts("openvino").path, backend="openvino").backend
-    assert static._per_shape is None  # nothing to specialise
+    assert len(shapes.compiled) == 1
+    assert rt.load(artifacts("openvino").path, backend="openvino").backend._per_shape is None

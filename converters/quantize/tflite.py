@@ -30,10 +30,14 @@ def isolated_outliers(fp32_onnx: Path, calib: CalibrationSet) -> dict[int, float
 
     session = ort.InferenceSession(str(fp32_onnx), providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    runs = [session.run(None, {name: calib.nchw(i)}) for i in range(len(calib))]
-    peaks = np.array([[float(np.abs(out).max()) for out in outs] for outs in runs])
-    bounded = [all(outs[k].min() >= 0 and outs[k].max() <= 1 for outs in runs) for k in range(peaks.shape[1])]
-    peaks = peaks[:, [not b for b in bounded]]
+    peaks, bounded = [], None  # per image and output: |peak|, and whether every value so far lies in [0, 1]
+    for i in range(len(calib)):  # one image's outputs at a time: a large set's outputs never sit in memory together
+        outs = session.run(None, {name: calib.nchw(i)})
+        peaks.append([float(np.abs(out).max()) for out in outs])
+        in_unit = [bool(out.min() >= 0 and out.max() <= 1) for out in outs]
+        bounded = in_unit if bounded is None else [b and u for b, u in zip(bounded, in_unit)]
+    peaks = np.array(peaks).reshape(len(calib), -1)
+    peaks = peaks[:, [not b for b in (bounded or [])]]
     if not peaks.size:
         return {}
     ratio = (peaks / np.maximum(np.median(peaks, axis=0), 1e-9)).max(axis=1)

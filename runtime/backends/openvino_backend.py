@@ -3,18 +3,21 @@
 Precision is explicit: an FP32 artifact runs in f32 unless bf16/fp16 execution is asked for. (OpenVINO's own
 default on CPUs with AVX512-BF16, like this one, is bf16, which moves boxes by ~2 px without saying so.)
 
-A graph with a symbolic height/width is compiled once per input shape it meets (up to STATIC_SHAPES of them, then
-the symbolic compile serves the rest): OpenVINO's CPU plugin runs a quantised graph with symbolic sizes ~25% slower
-than the same graph reshaped to the input's static size (person yolov8n-seg INT8: 10.5 ms per 256x320 photo
-symbolic, 7.2 ms reshaped to 256x320, 8.1 ms for a static 320x320 export). Only quantised graphs get this (FP32
-shows no gap). Each compile costs a few hundred ms the first time a shape is met, which dominates a short run over
-photos of many shapes (58 val photos at 640 from a fresh load: 64.9 ms per photo against 26.5 for the static
-export), so INT8 exports stay static by default and this serves `--int8 --dynamic` deployments (a camera stream
-has one shape).
+A graph with a symbolic height/width runs slower in OpenVINO's CPU plugin than the same graph reshaped to a static
+size, and pays again each time the input shape changes (person yolov8n-seg, bf16 execution, the 58 val photos of
+coco200-person-seg at 320 in their order: 10.5 ms per photo symbolic, 7.5 with the same inputs sorted by shape, 6.7
+for a static 320x320 compile; same shape repeated: symbolic/static 1.10-1.18 in bf16, 1.01-1.10 in f32; INT8 10.5
+vs 7.2 ms). A static compile costs a few hundred ms per shape, which a short run over photos of many shapes never
+earns back (58 photos at 640 from a fresh load, compiling every shape: 64.9 ms per photo against 26.5 static).
+So each shape is bought the way a ski rental is: a shape runs on the symbolic compile until LOSS_SHARE of the time
+it has spent there reaches what compiling the graph cost at load, then gets its own static compile (up to
+STATIC_SHAPES of them). A camera stream (one shape) switches after a second or two; a folder of one-off shapes
+pays nothing. INT8 exports stay static by default.
 """
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +29,7 @@ from .base import Artifact, Backend, BackendOptions, TensorSpec
 RT_INFO_KEY = "edgeseg_metadata"
 PRECISION_HINTS = {None: "f32", "fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 STATIC_SHAPES = 8  # per-shape compiles kept for a graph with symbolic height/width
+LOSS_SHARE = 0.3  # share of a symbolic run's time a static compile saves (module docstring: 0.1-0.45 measured)
 
 
 def model_file(path: Path) -> Path:
@@ -73,9 +77,10 @@ class OpenVinoBackend(Backend):
             config["INFERENCE_PRECISION_HINT"] = PRECISION_HINTS[options.exec_precision]
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = int(options.threads)
+        start = time.perf_counter()
         self.compiled = core.compile_model(model, device, config)
-        self._per_shape = (ShapeCompiler(core, model, device, config)
-                           if _spatially_symbolic(model) and _quantised(model) else None)
+        compile_ms = (time.perf_counter() - start) * 1000
+        self._per_shape = ShapeCompiler(core, model, device, config, compile_ms) if _spatially_symbolic(model) else None
         self.exec_precision = options.exec_precision or "fp32"
         self.inputs = [TensorSpec(_port_name(p, i, "images"), _dims(p.get_partial_shape())) for i, p in enumerate(model.inputs)]
         self.outputs = [TensorSpec(_port_name(p, i, f"output{i}"), _dims(p.get_partial_shape()))
@@ -109,16 +114,24 @@ class OpenVinoBackend(Backend):
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         (x,) = feeds.values()
-        compiled = (self._per_shape.get(x.shape) if self._per_shape else None) or self.compiled
+        static = self._per_shape.get(x.shape) if self._per_shape else None
+        compiled = static or self.compiled
+        start = time.perf_counter()
+        result = self._request(compiled).infer({0: np.ascontiguousarray(x, dtype=np.float32)})
+        if self._per_shape and static is None:
+            self._per_shape.ran_symbolic(x.shape, (time.perf_counter() - start) * 1000)
+        return {spec.name: np.asarray(result[port], dtype=np.float32)
+                for spec, port in zip(self.outputs, compiled.outputs)}
+
+    def _request(self, compiled):
+        """This thread's infer request on `compiled`: requests are not thread-safe, compiled models are."""
         requests = getattr(self._local, "requests", None)
-        if requests is None:  # one infer request per thread: requests are not thread-safe, compiled models are
+        if requests is None:
             requests = self._local.requests = {}
         request = requests.get(id(compiled))
         if request is None:
             request = requests[id(compiled)] = compiled.create_infer_request()
-        result = request.infer({0: np.ascontiguousarray(x, dtype=np.float32)})
-        return {spec.name: np.asarray(result[port], dtype=np.float32)
-                for spec, port in zip(self.outputs, compiled.outputs)}
+        return request
 
 
 def _spatially_symbolic(model) -> bool:
@@ -129,26 +142,29 @@ def _spatially_symbolic(model) -> bool:
     return shape.rank.is_static and shape.rank.get_length() == 4 and not (shape[2].is_static and shape[3].is_static)
 
 
-def _quantised(model) -> bool:
-    """FakeQuantize nodes present: only quantised graphs run slower with a symbolic size (FP32: 27.4 ms symbolic vs
-    26.9 ms static at 480x640), so only they are worth a compile per shape."""
-    return any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
-
-
 class ShapeCompiler:
-    """Static compiles of a symbolic graph, one per input shape, made on first use (module docstring: why)."""
+    """Static compiles of a symbolic graph, one per input shape, each bought once running that shape symbolically
+    has cost about as much as compiling (module docstring: why)."""
 
-    def __init__(self, core, model, device: str, config: dict):
+    def __init__(self, core, model, device: str, config: dict, compile_ms: float):
         self.core, self.model, self.device, self.config = core, model, device, config
+        self.compile_ms = compile_ms  # what the symbolic compile cost: the price of one more compile
         self.compiled: dict[tuple[int, ...], object] = {}
+        self.spent: dict[tuple[int, ...], float] = {}  # ms each shape has run on the symbolic compile
         self.lock = threading.Lock()
 
+    def ran_symbolic(self, shape: tuple[int, ...], ms: float) -> None:
+        key = tuple(int(d) for d in shape)
+        self.spent[key] = self.spent.get(key, 0.0) + ms
+
     def get(self, shape: tuple[int, ...]):
-        """The compile for `shape`, or None once STATIC_SHAPES shapes are held (the symbolic compile then runs)."""
+        """The static compile for `shape`: made now if the shape has earned it, else None (the symbolic compile runs)."""
         key = tuple(int(d) for d in shape)
         found = self.compiled.get(key)
         if found is not None or len(self.compiled) >= STATIC_SHAPES:
             return found
+        if self.spent.get(key, 0.0) * LOSS_SHARE < self.compile_ms:
+            return None
         with self.lock:
             if key not in self.compiled and len(self.compiled) < STATIC_SHAPES:
                 import openvino as ov
