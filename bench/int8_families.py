@@ -5,13 +5,21 @@ detections). YOLO26 also with `--end2end` (the one-to-one head's scores are what
 
     .venv/bin/python bench/int8_families.py --pt runs/person_quality/yolo26n-seg_s0/edgeseg/weights/best.pt \
         [--data ../shared/datasets/coco200-person-seg/data.yaml] [--imgsz 320] [--formats onnx openvino tflite]
-        [--end2end-formats onnx openvino]
+        [--end2end-formats onnx openvino] [--reference-python REF_VENV/bin/python]
+
+With --reference-python (a throwaway venv with ultralytics; never a dependency), the reference's own OpenVINO INT8
+export of the same .pt is scored in the same run by the same code: calibrated on the train split like edgeseg's, and
+with its default (`split=val`: calibrated on the very images the val rows score, so its val rows flatter it).
 
 Prints one table: format, head, split, Δ box, Δ mask, agreement box/mask (0.25), agreement box/mask (0.05), infer ms.
 """
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,6 +40,33 @@ def export_int8(pt: Path, fmt: str, data: Path, imgsz: int, end2end: bool, out: 
     path = out / f"{fmt}{'_e2e' if end2end else ''}_int8{get_exporter(fmt).artifact_suffix}"
     return export(pt, ExportOptions(format=fmt, imgsz=(imgsz, imgsz), int8=True, data=str(data), end2end=end2end,
                                     layout=layout_for(fmt, "int8"), output=path)).path
+
+
+REFERENCE_INT8 = r'''
+import json, os, sys
+os.environ["YOLO_OFFLINE"] = "1"
+from ultralytics import YOLO
+a = json.loads(sys.argv[1])
+path = YOLO(a["pt"]).export(format="openvino", int8=True, data=a["data"], imgsz=a["imgsz"], **a["extra"])
+print("RESULT " + json.dumps(str(path)))
+'''
+
+
+def reference_int8(python: str, pt: Path, data: Path, imgsz: int, split: str | None, work: Path) -> Path:
+    """The reference's OpenVINO INT8 of a copy of `pt` (it writes beside the .pt: never beside a file we did not
+    create), calibrated on `split` (None: its default, val)."""
+    folder = work / f"reference_{split or 'default'}"
+    folder.mkdir()
+    copy = folder / pt.name
+    shutil.copyfile(pt, copy)
+    payload = json.dumps({"pt": str(copy), "data": str(data), "imgsz": imgsz,
+                          "extra": {"split": split} if split else {}})
+    done = subprocess.run([python, "-c", REFERENCE_INT8, payload], capture_output=True, text=True, cwd=folder,
+                          env={**os.environ, "YOLO_OFFLINE": "1"})
+    line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"reference INT8 export failed: {done.stderr.strip().splitlines()[-1:]}")
+    return Path(json.loads(line[7:]))
 
 
 def score(reference, artifact: Path, fmt: str, data: Path) -> dict:
@@ -55,6 +90,7 @@ def main() -> None:
     parser.add_argument("--formats", nargs="+", default=["onnx", "openvino", "tflite"])
     parser.add_argument("--end2end-formats", nargs="*", default=["onnx", "openvino"],
                         help="formats also exported with --end2end when the model has a one-to-one head")
+    parser.add_argument("--reference-python", help="python of a venv with ultralytics: also score its OpenVINO INT8")
     args = parser.parse_args()
     from edgeseg.converters.export import load_model
     from edgeseg.converters.report import reference_evaluation
@@ -76,7 +112,23 @@ def main() -> None:
                     continue
                 for split, data in splits.items():
                     rows.append((fmt, end2end, split, score(references[split], artifact, fmt, data)))
+            if args.reference_python and not end2end:
+                rows += _reference_rows(args, references, splits, work)
     _print(args, model.cfg.name, rows)
+
+
+def _reference_rows(args, references: dict, splits: dict, work: Path) -> list:
+    rows = []
+    for calib_split, label in (("train", "ref-ov(tr)"), (None, "ref-ov(val)")):
+        try:
+            artifact = reference_int8(args.reference_python, args.pt, splits[calib_split or "val"], args.imgsz,
+                                      calib_split, work)
+        except Exception as err:
+            rows.append((label, False, "-", f"not exported: {str(err)[:160]}"))
+            continue
+        rows += [(label, False, split, score(references[split], artifact, "openvino", data))
+                 for split, data in splits.items()]
+    return rows
 
 
 def _print(args, family: str, rows: list) -> None:
