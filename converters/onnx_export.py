@@ -1,5 +1,10 @@
 """ONNX export with torch's dynamo exporter (the cleanest graph here), onnxslim, optional FP16 with float I/O.
 
+The dynamo exporter writes opset 18 and newer natively; for an older --opset (17: TensorRT 8.5 on JetPack 5 reads
+at most that) it converts down with onnx's version converter, which leaves Split's opset-18 `num_outputs` attribute
+in place (onnxruntime: "This is an invalid model. In Node, (node_Split_45, Split ..."). Those opsets go through
+torch's TorchScript exporter instead, which writes them natively (same parity: toolchains.md).
+
 Metadata goes into the model's metadata_props under the key "edgeseg" (JSON).
 """
 from __future__ import annotations
@@ -18,6 +23,7 @@ from .base import ExportContext, Exporter, ExportToolError
 from .wrapper import INPUT_NAME
 
 DEFAULT_OPSET = 18
+DYNAMO_MIN_OPSET = 18  # below: the TorchScript exporter (module docstring)
 METADATA_KEY = "edgeseg"
 
 
@@ -71,13 +77,33 @@ def trace_onnx(module, path: Path, imgsz, batch: int, dynamic: bool, opset: int)
         lg.setLevel(logging.ERROR)
     with warnings.catch_warnings(), contextlib.redirect_stdout(log), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, example, str(path), dynamo=True, external_data=False, opset_version=opset,
-                          input_names=[INPUT_NAME], output_names=list(module.output_names),
-                          dynamic_shapes=dynamic_shapes(dynamic), verbose=False)
+        if opset >= DYNAMO_MIN_OPSET:
+            torch.onnx.export(module, example, str(path), dynamo=True, external_data=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=list(module.output_names),
+                              dynamic_shapes=dynamic_shapes(dynamic), verbose=False)
+        else:
+            torch.onnx.export(module, example, str(path), dynamo=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=list(module.output_names),
+                              dynamic_axes=_dynamic_axes(module, example) if dynamic else None, verbose=False)
     for lg, level in zip(quiet, levels):
         lg.setLevel(level)
     if not path.exists():
         raise ExportToolError(f"torch.onnx.export wrote nothing: {log.getvalue()[-500:]}")
+
+
+def _dynamic_axes(module, example: tuple) -> dict:
+    """TorchScript exporter's form of a free batch and size; an output axis is free where its size follows the
+    input's (found by running a second, larger input), so channel axes stay fixed."""
+    (x,) = example
+    other = torch.zeros(x.shape[0] + 1, x.shape[1], x.shape[2] + 32, x.shape[3] + 32)
+    axes = {INPUT_NAME: {0: "batch", 2: "height", 3: "width"}}
+    for name, a, b in zip(module.output_names, _as_tuple(module(x)), _as_tuple(module(other))):
+        axes[name] = {i: f"{name}_{i}" for i in range(a.dim()) if a.shape[i] != b.shape[i]}
+    return axes
+
+
+def _as_tuple(outputs) -> tuple:
+    return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 
 
 def simplify(model):

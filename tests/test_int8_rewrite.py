@@ -28,8 +28,12 @@ def _run(path: Path, x: np.ndarray) -> list[np.ndarray]:
     return session.run(None, {session.get_inputs()[0].name: x})
 
 
-@pytest.mark.parametrize("stem", sorted(EXPECTED))
-def test_rewrites_keep_every_output_and_remove_what_they_replace(stem, tmp_path):
+CASES = [(stem, None) for stem in sorted(EXPECTED)] + [("yolov8n-seg-user3-best", 17)]  # 17: the oldest --opset,
+# where ReduceMax still takes its axes as an attribute
+
+
+@pytest.mark.parametrize("stem,opset", CASES)
+def test_rewrites_keep_every_output_and_remove_what_they_replace(stem, opset, tmp_path):
     import onnx
 
     from edgeseg.converters.export import export
@@ -37,8 +41,11 @@ def test_rewrites_keep_every_output_and_remove_what_they_replace(stem, tmp_path)
 
     require_fixtures()
     fp32 = tmp_path / "fp32.onnx"
-    export(str(FIXTURES / f"{stem}.pt"), ExportOptions(format="onnx", imgsz=(320, 320), dynamic=True, output=fp32))
+    export(str(FIXTURES / f"{stem}.pt"), ExportOptions(format="onnx", imgsz=(320, 320), dynamic=True, output=fp32,
+                                                       opset=opset))
     model = onnx.load(str(fp32))
+    if opset is not None:
+        assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) == opset
     counts = (dfl_without_transpose(model), conv_transpose_as_pixel_shuffle(model))
     assert counts == EXPECTED[stem]
     assert not [n for n in model.graph.node if n.op_type == "ConvTranspose"]
