@@ -112,8 +112,8 @@ class NncfQuantizer(Quantizer):
     engine = "openvino"
     requires = ("openvino", "nncf", "onnxruntime")
     dynamic_shapes = True  # FakeQuantize ranges are per tensor, not per shape
-    # static unless --dynamic: its runtime compiles each input shape once (openvino_backend), 19.5 vs 26.5 ms per
-    # photo at 640 once warm, but a fresh process over 58 photos of many shapes paid 64.9 ms per photo in compiles
+    # static unless --dynamic: a symbolic int8 graph runs ~30% slower until the runtime has bought a shape its own
+    # compile (openvino_backend: once that shape has run long enough), which a folder of one-off shapes never does
     dynamic_by_default = False
 
     def quantize(self, fp32_onnx: Path, calib: CalibrationSet, keep_float: list[str], workdir: Path,
