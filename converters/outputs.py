@@ -44,4 +44,7 @@ def resolve_output(requested: str | Path | None, default: Path, suffix: str,
     if final.is_dir() and not final.is_symlink() and not _is_artifact(final, suffix, markers):
         final = final / default.name
     check_replaceable(final, suffix, markers)
+    if not final.name.lower().endswith(suffix.lower()):  # loaders (ours and the reference's) know formats by it
+        raise UsageError(f"{final}: an artifact's name must end in '{suffix}', which is how runtimes tell its format "
+                         f"(e.g. --output {final.with_name(final.name + suffix)})")
     return final

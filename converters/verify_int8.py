@@ -17,8 +17,8 @@ from edgeseg.runtime.letterbox import letterbox, to_input_tensor
 from edgeseg.runtime.loader import load
 from edgeseg.runtime.sources import read_image
 
-from .verify import (CONFIDENT, INT8_MIN_AGREEMENT, INT8_MIN_ANCHOR_COSINE, TOP_ANCHORS, ExportVerificationError,
-                     VerifyReport, _torch_raw, check_finite, cosine)
+from .verify import (CONFIDENT, INT8_MIN_AGREEMENT, INT8_MIN_ANCHOR_COSINE, INT8_MIN_LOW_AGREEMENT, LOW_CONF, TOP_ANCHORS,
+                     ExportVerificationError, VerifyReport, _torch_raw, check_finite, cosine)
 
 VERIFY_IMAGES = 32  # val images the check runs on (the mAP budget, when asked, already scores the whole split)
 ANCHOR_KEYS = ("boxes", "scores", "mask_coeffs")
@@ -58,7 +58,7 @@ def _confident(scores: np.ndarray) -> np.ndarray:
 def verify_quantized(path: Path, model: torch.nn.Module, engine: str, images: list[np.ndarray], label: str,
                      names: dict[int, str]) -> VerifyReport:
     """Raise ExportVerificationError unless the artifact's detections agree with the FP32 model's."""
-    from .gate import AGREEMENT_CONF, agreement_of, letterboxed_detections
+    from .gate import letterboxed_detections
 
     predictor = load(path, backend=engine, options=BackendOptions())
     report = VerifyReport(predictor.backend.describe(), [], images=label)
@@ -76,18 +76,27 @@ def verify_quantized(path: Path, model: torch.nn.Module, engine: str, images: li
         got[str(i)] = letterboxed_detections(out, image.shape[:2], names)
     report.shapes = [tuple(to_input_tensor(images[:1]).shape)]
     report.cosine = {k: cosine(np.concatenate(a), np.concatenate(b)) for k, (a, b) in pairs.items()}
-    confident = sum(int((r[1] >= AGREEMENT_CONF).sum()) for r in ref.values())
-    if confident:
-        box, mask = agreement_of(ref, got, names)
-        report.agreement = {"box": round(box, 4), "mask": round(mask, 4)}
-        bad = {k: v for k, v in report.agreement.items() if not v >= INT8_MIN_AGREEMENT}
-        what = f"{', '.join(f'{k} agreement mAP50-95 {v:.3f}' for k, v in bad.items())} < {INT8_MIN_AGREEMENT}"
-    else:  # the FP32 model finds nothing confident here: its best anchors must still come out the same
-        bad = {k: v for k, v in report.cosine.items() if k != "boxes" and not v >= INT8_MIN_ANCHOR_COSINE}
-        what = f"cosine on the FP32 model's best anchors {', '.join(f'{k} {v:.3f}' for k, v in bad.items())} " \
-               f"< {INT8_MIN_ANCHOR_COSINE} (it has no detection >= {AGREEMENT_CONF} there)"
+    bad, what = _judge(report, ref, got, names)
     if bad:
         raise ExportVerificationError(f"{path.name}: INT8 verification failed on {label}: {what} with the FP32 "
                                       f"model; the artifact was not written")
     return report
 
+
+def _judge(report: VerifyReport, ref: dict, got: dict, names: dict[int, str]) -> tuple[dict, str]:
+    """(failed measurements, what failed): agreement at the deployment threshold where the FP32 model detects
+    something there; else agreement on its low-confidence detections; else (it detects nothing at all) the cosine
+    of its best anchors' scores and coefficients."""
+    from .gate import AGREEMENT_CONF, agreement_of
+
+    for conf, floor in ((AGREEMENT_CONF, INT8_MIN_AGREEMENT), (LOW_CONF, INT8_MIN_LOW_AGREEMENT)):
+        if sum(int((r[1] >= conf).sum()) for r in ref.values()):
+            box, mask = agreement_of(ref, got, names, conf=conf)
+            report.agreement = {"box": round(box, 4), "mask": round(mask, 4)}
+            report.agreement_conf = conf
+            bad = {k: v for k, v in report.agreement.items() if not v >= floor}
+            return bad, f"{', '.join(f'{k} agreement mAP50-95 {v:.3f}' for k, v in bad.items())} < {floor} " \
+                        f"(on its detections >= {conf})"
+    bad = {k: v for k, v in report.cosine.items() if k != "boxes" and not v >= INT8_MIN_ANCHOR_COSINE}
+    return bad, f"cosine on the FP32 model's best anchors {', '.join(f'{k} {v:.3f}' for k, v in bad.items())} " \
+                f"< {INT8_MIN_ANCHOR_COSINE} (it has no detection >= {LOW_CONF} there)"

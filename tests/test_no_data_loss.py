@@ -73,6 +73,13 @@ def test_a_path_that_is_not_an_artifact_of_the_format_is_refused_untouched(small
     assert _snapshot(tmp_path) == before and (kind != "symlink" or target.is_symlink())
 
 
+def test_a_new_output_without_the_formats_ending_is_refused_before_any_work(small_checkpoint, tmp_path):
+    """`--output x` for OpenVINO once wrote a folder `x` that `predict` then could not recognise."""
+    with pytest.raises(UsageError, match="must end in '_openvino_model'.*x_openvino_model"):
+        _export(small_checkpoint, tmp_path / "x", "openvino")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_user_folder_named_like_an_artifact_receives_the_artifact_inside(small_checkpoint, tmp_path):
     folder = tmp_path / "photos.onnx"
     before = _user_files(folder)
