@@ -22,10 +22,12 @@ from edgeseg.runtime.loader import load
 COSINE_MIN = {"fp32": 0.9999, "fp16": 0.999}  # raw-output checks (INT8 weight-only graphs take the FP16 bound)
 INT8_MIN_AGREEMENT = 0.7  # box and mask agreement mAP50-95 with the FP32 model: a broken quantisation scores ~0
 INT8_MIN_ANCHOR_COSINE = 0.9  # scores/coefficients on the FP32 model's best anchors, when it has no detection at all
-# A weak model (nothing at CONFIDENT) is judged on its detections down to LOW_CONF instead. Near such a low threshold
-# detections flip in and out with any perturbation, so agreement is lower for every quantisation (yolov8n person:
-# 1.00 at 0.25, 0.85-0.89 at 0.05; the reference's own OpenVINO INT8 of a 50-epoch YOLO26n: mask 0.69-0.73 at 0.05)
-# while a broken one still scores ~0
+# Agreement needs enough FP32 detections to mean something (with 2, one flip moves it by 0.5): a weak model with
+# fewer than MIN_DETECTIONS at CONFIDENT is judged on its detections down to LOW_CONF, and with fewer there too on
+# its TOP_PER_IMAGE best detections of each image. Near such low scores detections flip in and out with any
+# perturbation, so agreement is lower for every quantisation (yolov8n person: 1.00 at 0.25, 0.85-0.89 at 0.05; the
+# reference's own OpenVINO INT8 of a 50-epoch YOLO26n: mask 0.69-0.73 at 0.05) while a broken one still scores ~0
+MIN_DETECTIONS, TOP_PER_IMAGE = 20, 3
 LOW_CONF, INT8_MIN_LOW_AGREEMENT = 0.05, 0.5
 CONFIDENT = 0.25  # the anchors and detections that matter: the usual deployment threshold
 TOP_ANCHORS = 100  # when fewer anchors are confident, the FP32 model's best ones stand in
@@ -44,7 +46,7 @@ class VerifyReport:
     note: str = ""  # set instead of the figures when the engine cannot run here (e.g. CoreML off macOS)
     agreement: dict[str, float] = field(default_factory=dict)  # INT8: box/mask agreement mAP with FP32
     images: str = ""  # INT8: what the check ran on
-    agreement_conf: float = CONFIDENT  # INT8: the FP32 detections agreed on had at least this score
+    agreement_on: str = ""  # INT8: which FP32 detections the agreement was scored on
 
     def summary(self) -> str:
         if self.note:
@@ -53,7 +55,7 @@ class VerifyReport:
         if self.agreement:
             agree = ", ".join(f"{k} {v:.3f}" for k, v in self.agreement.items())
             return (f"verified on {self.engine} against the FP32 model on {self.images}: agreement mAP50-95 {agree} "
-                    f"(its detections >= {self.agreement_conf:g}); cosine on confident anchors {cos}")
+                    f"(on {self.agreement_on}); cosine on confident anchors {cos}")
         return f"verified on {self.engine} at {self.shapes}: cosine {cos}; max box error {self.max_box_px:.3g} px"
 
 

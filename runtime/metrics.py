@@ -59,8 +59,9 @@ class SegmentMetrics:
 
     @property
     def fitness(self) -> float:
-        """Model selection score: mask mAP50-95 (what best.pt is chosen by)."""
-        return self.seg.map
+        """Model selection score (what best.pt and patience go by): box + mask mAP50-95, the reference's rule for
+        segmentation, so the same run keeps the same epoch."""
+        return self.box.map + self.seg.map
 
 
 def _mean_valid(values: np.ndarray) -> float:

@@ -200,7 +200,7 @@ class Trainer:
                 self._save(epoch, improved)
                 stop = a.patience > 0 and stale >= a.patience
                 if stop:
-                    self.log(f"early stop: no improvement in mask mAP50-95 for {a.patience} epochs")
+                    self.log(f"early stop: no improvement in box + mask mAP50-95 for {a.patience} epochs")
             if self.dist.broadcast_flag(stop):
                 break
         self.dist.barrier()
