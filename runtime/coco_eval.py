@@ -40,10 +40,13 @@ def match_image(ious: np.ndarray, dt_scores: np.ndarray, dt_area: np.ndarray, gt
     if len(g_order):
         taken = np.zeros((t_count, len(g_order)), bool)
         rev = slice(None, None, -1)  # ties go to the last gt, as in pycocotools' loop
+        # thresholds above a detection's best IoU cannot match it whatever is taken: skipped (most of a weak
+        # model's 100 detections overlap nothing, and this loop was 40% of a validation's time)
+        reachable = np.searchsorted(np.minimum(IOU_THRESHOLDS, 1 - 1e-10), ious.max(1), side="right")
         for d in range(d_count):
             row = ious[d]
-            for t, thr in enumerate(IOU_THRESHOLDS):
-                ok = (row >= min(thr, 1 - 1e-10)) & (~taken[t] | crowd)
+            for t in range(int(reachable[d])):
+                ok = (row >= min(IOU_THRESHOLDS[t], 1 - 1e-10)) & (~taken[t] | crowd)
                 for pool in (ok & ~gt_ignore, ok & gt_ignore):
                     if pool.any():
                         cand = np.where(pool, row, -1.0)[rev]
