@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgeseg.runtime.errors import UsageError
+from edgeseg.runtime.formats import suffix_formats
 from edgeseg.runtime.metadata import SIDECAR_NAME, sidecar_path
 
 # Files that mark a directory as an export (ours, or the reference's) rather than a user's folder.
@@ -44,7 +45,7 @@ def resolve_output(requested: str | Path | None, default: Path, suffix: str,
     if final.is_dir() and not final.is_symlink() and not _is_artifact(final, suffix, markers):
         final = final / default.name
     check_replaceable(final, suffix, markers)
-    if not final.name.lower().endswith(suffix.lower()):  # loaders (ours and the reference's) know formats by it
+    if not any(final.name.lower().endswith(e) for e, _ in suffix_formats()):  # loaders know formats by the ending
         raise UsageError(f"{final}: an artifact's name must end in '{suffix}', which is how runtimes tell its format "
                          f"(e.g. --output {final.with_name(final.name + suffix)})")
     return final
