@@ -76,13 +76,14 @@ def score(reference, artifact: Path, fmt: str, data: Path) -> dict:
     from edgeseg.converters.gate import agreement_of, compare
     from edgeseg.converters.registry import get_exporter
     from edgeseg.converters.report import evaluate
-    from edgeseg.converters.verify_int8 import _top
+    from edgeseg.converters.verify_int8 import top_detections
     from edgeseg.runtime import load
 
     candidate = evaluate(load(artifact, backend=get_exporter(fmt).engine), str(data), "val", fmt)
     row = compare(reference, candidate, fmt, "int8", 0, 0.0)
     low = agreement_of(reference.predictions, candidate.predictions, reference.metrics.names, conf=0.05)
-    top3 = agreement_of(_top(reference.predictions, 3), _top(candidate.predictions, 3), reference.metrics.names, 0.0)
+    top3 = agreement_of(top_detections(reference.predictions, 3), top_detections(candidate.predictions, 3),
+                        reference.metrics.names, 0.0)
     return {"d_box": row.d_box, "d_mask": row.d_mask, "agree": (row.agree_box, row.agree_mask), "agree05": low,
             "top3": top3,
             "infer_ms": row.infer_ms, "engine": candidate.engine}

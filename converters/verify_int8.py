@@ -88,7 +88,8 @@ def _above(detections: dict[str, tuple], conf: float) -> dict[str, tuple]:
     return {k: _subset(d, np.flatnonzero(d[1] >= conf)) for k, d in detections.items()}
 
 
-def _top(detections: dict[str, tuple], k: int) -> dict[str, tuple]:
+def top_detections(detections: dict[str, tuple], k: int) -> dict[str, tuple]:
+    """The k best-scored detections of each image: a weak model's ranking, where no threshold leaves enough."""
     return {key: _subset(d, np.argsort(-d[1], kind="stable")[:k]) for key, d in detections.items()}
 
 
@@ -100,7 +101,7 @@ def _subset(d: tuple, idx: np.ndarray) -> tuple:
 def _judge(report: VerifyReport, ref: dict, got: dict, names: dict[int, str]) -> tuple[dict, str]:
     """(failed measurements, what failed): agreement with the FP32 model's detections at the deployment threshold
     when it has MIN_DETECTIONS there; else down to LOW_CONF; else its TOP_PER_IMAGE best of each image against the
-    artifact's (a weak model's ranking); else (it detects nothing at all) the cosine of its best anchors' scores and coefficients."""
+    artifact's (a weak model's ranking); else (it detects nothing at all) its best anchors' cosine."""
     from .gate import agreement_of
 
     top = TOP_PER_IMAGE
@@ -108,10 +109,11 @@ def _judge(report: VerifyReport, ref: dict, got: dict, names: dict[int, str]) ->
     # best, which would count as a false positive against a per-image truth (FP32 scores 0.62 against itself)
     tiers = ((f"its detections >= {CONFIDENT:g}", _above(ref, CONFIDENT), got, INT8_MIN_AGREEMENT),
              (f"its detections >= {LOW_CONF:g}", _above(ref, LOW_CONF), got, INT8_MIN_LOW_AGREEMENT),
-             (f"the {top} best detections of each image", _top(ref, top), _top(got, top), INT8_MIN_LOW_AGREEMENT))
-    for on, truth, candidate, floor in tiers:
+             (f"the {top} best detections of each image", top_detections(ref, top), top_detections(got, top),
+              INT8_MIN_LOW_AGREEMENT))
+    for i, (on, truth, candidate, floor) in enumerate(tiers):
         count = sum(len(d[1]) for d in truth.values())
-        if count >= MIN_DETECTIONS or (on == tiers[-1][0] and count):
+        if count >= MIN_DETECTIONS or (i == len(tiers) - 1 and count):
             box, mask = agreement_of(truth, candidate, names, conf=0.0)
             report.agreement, report.agreement_on = {"box": round(box, 4), "mask": round(mask, 4)}, f"{count} of {on}"
             bad = {k: v for k, v in report.agreement.items() if not v >= floor}
